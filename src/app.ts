@@ -1,0 +1,59 @@
+import Koa from 'koa';
+import type { Sequelize } from 'sequelize';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
+import { BindingService } from './domain/binding-service.ts';
+import { Vault } from './domain/vault.ts';
+import { createApi, requestId } from './http/api.ts';
+import { protocolError, type Reply } from './http/replies.ts';
+import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
+import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
+import { defineModels } from './store/models.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Sequelize;
+  log: Logger;
+  /** Business time (code expiry, SMS windows, leases); tests move it. */
+  now?: () => Date;
+  auth?: CardAuthenticator;
+  sms?: SmsSender;
+}
+
+/** A Koa app wired from real or given parts; it does not listen. */
+export async function createApp(deps: AppDeps): Promise<Koa> {
+  const { config, db, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  defineModels(db);
+  const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
+  const sandboxSms = config.sandbox ? new SandboxSmsSender(db, vault, now) : undefined;
+  const auth = deps.auth ?? (config.sandbox ? new SandboxCardAuthenticator(db, vault) : undefined);
+  const sms = deps.sms ?? sandboxSms;
+  if (!auth || !sms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
+  const bindings = new BindingService({ db, vault, auth, sms, now, log, config });
+  const handle = await createApi({ config, log, bindings, sandboxSms });
+
+  const app = new Koa();
+  app.use(async (ctx) => {
+    const started = performance.now();
+    const id = requestId();
+    let reply: Reply;
+    try {
+      reply = await handle(ctx);
+    } catch (err) {
+      log.error({ err, req_id: id }, 'unexpected error');
+      reply = protocolError(500);
+    }
+    ctx.status = reply.status;
+    ctx.body = reply.body;
+    ctx.set('X-Request-Id', id);
+    if (reply.status === 413) ctx.set('Connection', 'close');
+    const body = reply.body as { code?: number; data?: { sub_code?: string; status?: string } };
+    log.info({
+      req_id: id, method: ctx.method, path: ctx.path, channel: ctx.state.channel, status: reply.status, code: body.code,
+      sub_code: body.data?.sub_code, result: body.data?.status, ms: Math.round(performance.now() - started),
+    }, 'request');
+  });
+  app.on('error', (err) => log.warn({ err }, 'response stream error'));
+  return app;
+}

@@ -1,0 +1,121 @@
+// Every setting: env name, default, meaning. Parsed and validated once at start; a bad value stops the process with its name.
+
+export interface ChannelPolicy {
+  code: string; // upper case, as in r_c
+  cardTypes: number[]; // 0 debit, 1 credit
+}
+
+export interface Config {
+  env: string;
+  port: number;
+  databaseUrl: string | undefined;
+  sandbox: boolean;
+  channels: Map<string, ChannelPolicy>;
+  dataKeys: Map<string, Buffer>;
+  dataKeyId: string;
+  hashKey: Buffer;
+  validateResponses: boolean;
+  logLevel: string;
+  requestDeadlineMs: number;
+  providerTimeoutMs: number;
+  codeTtlSeconds: number;
+  codeMaxAttempts: number;
+  resendSeconds: number;
+  smsPerMobileHour: number;
+  smsPerMobileDay: number;
+  smsPerCardHour: number;
+  bodyLimitBytes: number;
+}
+
+export class ConfigError extends Error {}
+
+// Development-only keys: fine for a laptop and tests, refused in production.
+const DEV_DATA_KEY = 'dev1:' + Buffer.alloc(32, 7).toString('base64');
+const DEV_HASH_KEY = Buffer.alloc(32, 9).toString('base64');
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function key(name: string, b64: string): Buffer {
+  const buf = Buffer.from(b64, 'base64');
+  if (buf.length !== 32) throw new ConfigError(`${name} must hold 32 bytes in base64 (openssl rand -base64 32)`);
+  return buf;
+}
+
+/** DATA_KEYS: "id:base64,id:base64"; the active one is DATA_KEY_ID (default: the last listed). */
+function dataKeys(env: Env, production: boolean): { keys: Map<string, Buffer>; active: string } {
+  const raw = env.DATA_KEYS ?? (production ? undefined : DEV_DATA_KEY);
+  if (!raw) throw new ConfigError('DATA_KEYS is required in production ("id:base64key[,id:base64key]")');
+  const keys = new Map<string, Buffer>();
+  for (const part of raw.split(',')) {
+    const m = /^([A-Za-z0-9_-]{1,16}):(.+)$/.exec(part.trim());
+    if (!m) throw new ConfigError('DATA_KEYS entries must look like "id:base64key"');
+    keys.set(m[1], key(`DATA_KEYS (${m[1]})`, m[2]));
+  }
+  const active = env.DATA_KEY_ID || [...keys.keys()].at(-1)!;
+  if (!keys.has(active)) throw new ConfigError(`DATA_KEY_ID "${active}" is not among DATA_KEYS`);
+  return { keys, active };
+}
+
+/** CHANNELS: "ACME,FOO:0" — codes, each optionally with the card types it allows (0 debit, 1 credit; default both). */
+function channels(env: Env, sandbox: boolean): Map<string, ChannelPolicy> {
+  const out = new Map<string, ChannelPolicy>();
+  const raw = env.CHANNELS ?? '';
+  for (const part of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Z0-9_]{2,32})(?::([01](?:\+[01])?))?$/.exec(part);
+    if (!m) throw new ConfigError(`CHANNELS entry "${part}" must be CODE or CODE:0 / CODE:1 / CODE:0+1 (upper case)`);
+    const cardTypes = m[2] ? m[2].split('+').map(Number) : [0, 1];
+    out.set(m[1], { code: m[1], cardTypes });
+  }
+  if (sandbox && !out.has('DEMO')) out.set('DEMO', { code: 'DEMO', cardTypes: [0, 1] });
+  return out;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = env.NODE_ENV || 'development';
+  const production = nodeEnv === 'production';
+  const sandboxRaw = env.SANDBOX;
+  if (sandboxRaw !== undefined && sandboxRaw !== '' && !['0', '1', 'true', 'false'].includes(sandboxRaw)) {
+    throw new ConfigError(`SANDBOX must be true or false, got "${sandboxRaw}"`);
+  }
+  const sandbox = sandboxRaw === undefined || sandboxRaw === '' ? !production : ['1', 'true'].includes(sandboxRaw);
+  if (production && sandbox) throw new ConfigError('SANDBOX cannot be on with NODE_ENV=production');
+  const hashRaw = env.HASH_KEY ?? (production ? undefined : DEV_HASH_KEY);
+  if (!hashRaw) throw new ConfigError('HASH_KEY is required in production (32 bytes, base64)');
+  const { keys, active } = dataKeys(env, production);
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
+  }
+  const cfg: Config = {
+    env: nodeEnv,
+    port: int(env, 'PORT', 8080, 0, 65535),
+    databaseUrl: env.DATABASE_URL || undefined,
+    sandbox,
+    channels: channels(env, sandbox),
+    dataKeys: keys,
+    dataKeyId: active,
+    hashKey: key('HASH_KEY', hashRaw),
+    validateResponses: !production,
+    logLevel,
+    requestDeadlineMs: int(env, 'REQUEST_DEADLINE_MS', 1800, 200, 10000),
+    providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 1500, 50, 10000),
+    codeTtlSeconds: int(env, 'CODE_TTL_SECONDS', 300, 30, 3600),
+    codeMaxAttempts: int(env, 'CODE_MAX_ATTEMPTS', 5, 1, 20),
+    resendSeconds: int(env, 'SMS_RESEND_SECONDS', 60, 1, 3600),
+    smsPerMobileHour: int(env, 'SMS_PER_MOBILE_HOUR', 5, 1, 1000),
+    smsPerMobileDay: int(env, 'SMS_PER_MOBILE_DAY', 10, 1, 10000),
+    smsPerCardHour: int(env, 'SMS_PER_CARD_HOUR', 5, 1, 1000),
+    bodyLimitBytes: 64 * 1024,
+  };
+  if (cfg.channels.size === 0) throw new ConfigError('CHANNELS is empty and the sandbox is off: no partner could call');
+  return cfg;
+}

@@ -1,0 +1,339 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Op, type Sequelize, type Transaction } from 'sequelize';
+import type { components } from '../../generated/api-types.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { AuditEvent, Binding, Card, Person, SmsSend, Verification } from '../store/models.ts';
+import {
+  ProviderTimeout, withDeadline, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender,
+} from '../providers/provider-types.ts';
+import { maskCard, normalizeNewCard, reviewCard, type NewCard } from './card-rules.ts';
+import { bound, failure, RequestError, smsSent, type Outcome } from './outcomes.ts';
+import type { Vault } from './vault.ts';
+
+export type BindCardRequest = components['schemas']['BindCardRequest'];
+export type BankCard = components['schemas']['BankCard'];
+
+export interface BindingDeps {
+  db: Sequelize;
+  vault: Vault;
+  auth: CardAuthenticator;
+  sms: SmsSender;
+  now: () => Date;
+  log: Logger;
+  config: Pick<Config, 'channels' | 'requestDeadlineMs' | 'providerTimeoutMs' | 'codeTtlSeconds' | 'codeMaxAttempts'
+    | 'resendSeconds' | 'smsPerMobileHour' | 'smsPerMobileDay' | 'smsPerCardHour'>;
+}
+
+type V = Verification; // a plain row (raw: true)
+
+/** What a phase decided: an answer, wait for the request holding the lease, or an outside call to make. */
+type Step =
+  | { done: Outcome }
+  | { wait: true }
+  | { call: 'auth'; v: V }
+  | { call: 'sms'; v: V; code: string }
+  | { call: 'sign'; v: V };
+
+const HOUR = 3600_000;
+const POLL_MS = 25;
+
+/**
+ * Card binding. The new-card flow advances one verification row through atomic phases; no transaction spans an
+ * outside call. A request about to call out takes a lease on the row (busy_until); a duplicate arriving meanwhile
+ * waits for it and then answers from the row, so it gets the same answer and causes no second call.
+ */
+export class BindingService {
+  constructor(private readonly d: BindingDeps) {}
+
+  async bindCard(channel: string, body: BindCardRequest): Promise<Outcome> {
+    const outcome =
+      body.bind_card_src === 2 ? await this.existingCard(channel, body) : await this.newCard(channel, body);
+    await this.audit(channel, body, outcome);
+    return outcome;
+  }
+
+  async listCards(channel: string, userId: string): Promise<BankCard[]> {
+    const rows = await Binding.findAll({
+      where: { channel, user_id: userId },
+      order: [['created_at', 'DESC'], ['id', 'DESC']],
+      raw: true,
+    });
+    const cards = await Card.findAll({ where: { id: rows.map((r) => r.card_id) }, raw: true });
+    const byId = new Map(cards.map((c) => [c.id, c]));
+    return rows.map((r) => {
+      const c = byId.get(r.card_id)!;
+      return {
+        card_id: c.id,
+        bank_card: c.masked,
+        open_bank: c.open_bank,
+        bank_card_type: c.bank_card_type as 0 | 1,
+        extra_info: { card_token: this.cardToken(channel, userId, c.id) },
+      };
+    });
+  }
+
+  // ---- existing card (bind_card_src=2): in this user's list, named by extra_info or by the full number
+
+  private async existingCard(channel: string, b: BindCardRequest): Promise<Outcome> {
+    const hasExtra = b.extra_info != null && Object.keys(b.extra_info).length > 0;
+    let card: Card | null;
+    if (hasExtra) {
+      const cardId = this.readCardToken(channel, b.user_id, b.extra_info!.card_token);
+      card = cardId ? await Card.findByPk(cardId, { raw: true }) : null;
+      const named = card && (b.bank_card.includes('*')
+        ? card.masked === b.bank_card
+        : card.card_hash === this.d.vault.hash('card', b.bank_card));
+      if (!named) return failure('CARD_NOT_OWNED');
+    } else {
+      if (b.bank_card.includes('*')) {
+        throw new RequestError('body.bank_card', 'extra_info', '脱敏卡号须与 extra_info 一起提交 / a masked number needs the extra_info from the card list');
+      }
+      card = await Card.findOne({ where: { card_hash: this.d.vault.hash('card', b.bank_card) }, raw: true });
+    }
+    if (!card) return failure('CARD_NOT_OWNED');
+    const where = { channel, user_id: b.user_id, card_id: card.id };
+    const [n] = await Binding.update({ confirmed_at: this.d.now() }, { where });
+    if (n === 0) return failure('CARD_NOT_OWNED');
+    if (card.open_bank !== b.open_bank.toUpperCase()) return failure('BIN_BANK_MISMATCH');
+    if (b.bank_card_type != null && b.bank_card_type !== card.bank_card_type) return failure('CARD_TYPE_MISMATCH');
+    return bound(card.id);
+  }
+
+  cardToken(channel: string, userId: string, cardId: string): string {
+    return `v1.${cardId}.${this.d.vault.sign('extra_info', `${channel}|${userId}|${cardId}`)}`;
+  }
+
+  private readCardToken(channel: string, userId: string, token: unknown): string | undefined {
+    const m = typeof token === 'string' ? /^v1\.(card_[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/.exec(token) : null;
+    if (!m || !this.d.vault.verify('extra_info', `${channel}|${userId}|${m[1]}`, m[2])) return undefined;
+    return m[1];
+  }
+
+  // ---- new card (bind_card_src=1)
+
+  private async newCard(channel: string, b: BindCardRequest): Promise<Outcome> {
+    const card = normalizeNewCard(b);
+    const refused = reviewCard(card, this.d.config.channels.get(channel)!.cardTypes, b.bank_card_type != null);
+    if (refused) return failure(refused);
+    const code = b.verify_code ? b.verify_code : undefined;
+    const key = {
+      channel,
+      userId: b.user_id,
+      cardHash: this.d.vault.hash('card', card.card),
+      idHash: this.d.vault.hash('id', card.idNumber),
+      mobileHash: this.d.vault.hash('mobile', card.mobile),
+      detailsHash: this.d.vault.hash('details', JSON.stringify([card.idNumber, card.name, card.mobile, card.bank,
+        card.cardType, b.bank_address ?? ''])),
+    };
+    const deadline = Date.now() + this.d.config.requestDeadlineMs;
+    const details: CardDetails = {
+      cardNumber: card.card, idNumber: card.idNumber, name: card.name, mobile: card.mobile, bank: card.bank,
+      cardType: card.cardType,
+    };
+    for (;;) {
+      const step = await this.d.db.transaction((t) =>
+        code === undefined ? this.decideFirstCall(t, key) : this.decideConfirmation(t, key, code));
+      if ('done' in step) return step.done;
+      if ('wait' in step) {
+        if (Date.now() + POLL_MS >= deadline) return failure('PROVIDER_TIMEOUT');
+        await sleep(POLL_MS);
+        continue;
+      }
+      const done = await this.callAndRecord(step, details, card, b, deadline);
+      if (done) return done;
+    }
+  }
+
+  private async ownership(t: Transaction, k: Key): Promise<Outcome | undefined> {
+    const card = await Card.findOne({ where: { card_hash: k.cardHash }, raw: true, transaction: t });
+    if (!card) return undefined;
+    const owner = await Person.findByPk(card.person_id, { raw: true, transaction: t });
+    if (owner!.id_number_hash !== k.idHash) return failure('CARD_BOUND_TO_OTHER');
+    const mine = await Binding.findOne({ where: { channel: k.channel, user_id: k.userId, card_id: card.id }, raw: true, transaction: t });
+    return mine ? bound(card.id) : undefined;
+  }
+
+  private lockRow(t: Transaction, k: Key): Promise<V | null> {
+    return Verification.findOne({
+      where: { channel: k.channel, user_id: k.userId, card_hash: k.cardHash }, raw: true, transaction: t, lock: t.LOCK.UPDATE,
+    });
+  }
+
+  private busy(v: V): boolean {
+    return v.busy_until !== null && new Date(v.busy_until) > this.d.now();
+  }
+
+  private async update(t: Transaction, v: V, values: Partial<V>): Promise<V> {
+    const next = { ...values, updated_at: this.d.now() };
+    await Verification.update(next, { where: { id: v.id }, transaction: t });
+    return { ...v, ...next } as V;
+  }
+
+  private lease(): Date {
+    return new Date(this.d.now().getTime() + this.d.config.providerTimeoutMs + 500);
+  }
+
+  private async decideFirstCall(t: Transaction, k: Key): Promise<Step> {
+    const owned = await this.ownership(t, k);
+    if (owned) return { done: owned };
+    const now = this.d.now();
+    await Verification.bulkCreate([{
+      channel: k.channel, user_id: k.userId, card_hash: k.cardHash, details_hash: k.detailsHash,
+      id_number_hash: k.idHash, mobile_hash: k.mobileHash, created_at: now, updated_at: now,
+    }], { ignoreDuplicates: true, transaction: t });
+    let v = (await this.lockRow(t, k))!;
+    if (this.busy(v)) return { wait: true };
+    if (v.details_hash !== k.detailsHash) {
+      // Corrected details start the review over; the SMS limits still count what was sent.
+      v = await this.update(t, v, {
+        details_hash: k.detailsHash, id_number_hash: k.idHash, mobile_hash: k.mobileHash, generation: v.generation + 1,
+        auth_status: null, code_hash: null, code_expires_at: null, code_sent_at: null, code_attempts: 0, code_tried: [],
+        code_verified_at: null,
+      });
+    }
+    if (v.auth_status === 'REJECTED') return { done: failure('AUTH_REJECTED') };
+    if (v.auth_status === null) return { call: 'auth', v: await this.update(t, v, { busy_until: this.lease() }) };
+    const cfg = this.d.config;
+    const live = v.code_hash !== null && v.code_attempts < cfg.codeMaxAttempts;
+    if (live && v.code_sent_at && now.getTime() - new Date(v.code_sent_at).getTime() < cfg.resendSeconds * 1000) {
+      return { done: smsSent(cfg.codeTtlSeconds, cfg.resendSeconds) };
+    }
+    if (await this.overSmsLimits(t, k, now)) return { done: failure('SMS_RATE_LIMITED') };
+    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const seq = v.code_seq + 1;
+    await SmsSend.create({ mobile_hash: k.mobileHash, card_hash: k.cardHash, sent_at: now }, { transaction: t });
+    v = await this.update(t, v, {
+      code_seq: seq, code_hash: this.codeHash(v.id, seq, code), code_expires_at: new Date(now.getTime() + cfg.codeTtlSeconds * 1000),
+      code_sent_at: null, code_attempts: 0, code_tried: [], code_verified_at: null, busy_until: this.lease(),
+    });
+    return { call: 'sms', v, code };
+  }
+
+  private async overSmsLimits(t: Transaction, k: Key, now: Date): Promise<boolean> {
+    // Serialise SMS decisions per mobile so concurrent flows cannot both pass the last free slot.
+    await this.d.db.query('SELECT pg_advisory_xact_lock(hashtext(:m))', { replacements: { m: k.mobileHash }, transaction: t });
+    const since = (ms: number) => ({ [Op.gt]: new Date(now.getTime() - ms) });
+    const cfg = this.d.config;
+    const [mobileHour, mobileDay, cardHour] = await Promise.all([
+      SmsSend.count({ where: { mobile_hash: k.mobileHash, sent_at: since(HOUR) }, transaction: t }),
+      SmsSend.count({ where: { mobile_hash: k.mobileHash, sent_at: since(24 * HOUR) }, transaction: t }),
+      SmsSend.count({ where: { card_hash: k.cardHash, sent_at: since(HOUR) }, transaction: t }),
+    ]);
+    return mobileHour >= cfg.smsPerMobileHour || mobileDay >= cfg.smsPerMobileDay || cardHour >= cfg.smsPerCardHour;
+  }
+
+  private codeHash(verificationId: string, seq: number, code: string): string {
+    return this.d.vault.hash('code', `${verificationId}:${seq}:${code}`);
+  }
+
+  private async decideConfirmation(t: Transaction, k: Key, code: string): Promise<Step> {
+    const owned = await this.ownership(t, k);
+    if (owned) return { done: owned };
+    const v = await this.lockRow(t, k);
+    if (!v) return { done: failure('CODE_NOT_ISSUED') };
+    if (this.busy(v)) return { wait: true };
+    if (v.details_hash !== k.detailsHash || v.code_hash === null) return { done: failure('CODE_NOT_ISSUED') };
+    const cfg = this.d.config;
+    const dead = v.code_attempts >= cfg.codeMaxAttempts;
+    const expired = this.d.now() >= new Date(v.code_expires_at!);
+    const given = this.codeHash(v.id, v.code_seq, code);
+    if (given === v.code_hash) {
+      if (dead) return { done: failure('CODE_ATTEMPTS_EXCEEDED') };
+      // A code verified in time stays good for the signing retries that follow a gateway timeout.
+      if (expired && !v.code_verified_at) return { done: failure('CODE_EXPIRED') };
+      return { call: 'sign', v: await this.update(t, v, { code_verified_at: v.code_verified_at ?? this.d.now(), busy_until: this.lease() }) };
+    }
+    if (dead) return { done: failure('CODE_ATTEMPTS_EXCEEDED') };
+    if (expired) return { done: failure('CODE_EXPIRED') };
+    if (v.code_tried.includes(given)) return { done: failure('CODE_INCORRECT') }; // a retry counts once
+    const attempts = v.code_attempts + 1;
+    await this.update(t, v, { code_attempts: attempts, code_tried: [...v.code_tried, given] });
+    return { done: failure(attempts >= cfg.codeMaxAttempts ? 'CODE_ATTEMPTS_EXCEEDED' : 'CODE_INCORRECT') };
+  }
+
+  /** Makes the outside call the phase asked for, then records its result in a phase of its own. */
+  private async callAndRecord(step: Exclude<Step, { done: Outcome } | { wait: true }>, details: CardDetails, card: NewCard,
+    b: BindCardRequest, deadline: number): Promise<Outcome | undefined> {
+    const budget = Math.min(this.d.config.providerTimeoutMs, deadline - Date.now() - 100);
+    const v = step.v;
+    let result: AuthResult | { agreementNo: string } | undefined;
+    let error: Outcome | undefined;
+    try {
+      if (step.call === 'auth') result = await withDeadline(budget, (s) => this.d.auth.verify(`A${v.id}-${v.generation}`, details, s));
+      if (step.call === 'sms') {
+        const text = `【还呗】您的绑卡验证码为${step.code}，${Math.round(this.d.config.codeTtlSeconds / 60)}分钟内有效，请勿泄露。`;
+        await withDeadline(budget, (s) => this.d.sms.send(`S${v.id}-${v.code_seq}`, details.mobile, step.code, text, s));
+      }
+      if (step.call === 'sign') result = await withDeadline(budget, (s) => this.d.auth.sign(`G${v.id}-${v.code_seq}`, details, s));
+    } catch (e) {
+      this.d.log.warn({ call: step.call, verification: v.id, err: e }, 'provider call failed');
+      error = failure(e instanceof ProviderTimeout ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR');
+    }
+    return this.d.db.transaction(async (t) => {
+      const cur = await Verification.findByPk(v.id, { raw: true, transaction: t, lock: t.LOCK.UPDATE });
+      const release = { busy_until: null };
+      if (!cur || cur.generation !== v.generation) return error ?? undefined; // details changed meanwhile: decide again
+      if (error) {
+        await this.update(t, cur, release);
+        return error;
+      }
+      if (step.call === 'auth') {
+        const approved = (result as AuthResult).approved;
+        await this.update(t, cur, { ...release, auth_status: approved ? 'APPROVED' : 'REJECTED' });
+        return approved ? undefined : failure('AUTH_REJECTED'); // approved: the next phase sends the code
+      }
+      if (step.call === 'sms') {
+        if (cur.code_seq === v.code_seq) await this.update(t, cur, { ...release, code_sent_at: this.d.now() });
+        return smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds);
+      }
+      return this.commitBinding(t, cur, card, b, (result as { agreementNo: string }).agreementNo);
+    });
+  }
+
+  /** The last phase: person, card and binding commit together, and the code is consumed. */
+  private async commitBinding(t: Transaction, v: V, c: NewCard, b: BindCardRequest, agreementNo: string): Promise<Outcome> {
+    const vault = this.d.vault;
+    const now = this.d.now();
+    await Person.bulkCreate([{
+      id_number_hash: v.id_number_hash, id_number_enc: vault.encrypt(c.idNumber), name_enc: vault.encrypt(c.name),
+      key_id: vault.keyId, created_at: now,
+    }], { ignoreDuplicates: true, transaction: t });
+    const person = (await Person.findOne({ where: { id_number_hash: v.id_number_hash }, raw: true, transaction: t }))!;
+    await Card.bulkCreate([{
+      id: 'card_' + randomBytes(8).toString('hex'), card_hash: v.card_hash, card_enc: vault.encrypt(c.card),
+      mobile_enc: vault.encrypt(c.mobile), key_id: vault.keyId, person_id: person.id, masked: maskCard(c.card),
+      open_bank: c.bank, bank_card_type: c.cardType, bank_address: b.bank_address ?? null, agreement_no: agreementNo,
+      created_at: now,
+    }], { ignoreDuplicates: true, transaction: t });
+    const card = (await Card.findOne({ where: { card_hash: v.card_hash }, raw: true, transaction: t }))!;
+    if (card.person_id !== person.id) {
+      await this.update(t, v, { busy_until: null });
+      return failure('CARD_BOUND_TO_OTHER'); // another person's confirmation committed first
+    }
+    await Binding.bulkCreate([{ channel: v.channel, user_id: v.user_id, card_id: card.id, created_at: now, confirmed_at: now }],
+      { ignoreDuplicates: true, transaction: t });
+    await this.update(t, v, { busy_until: null, bound_card_id: card.id, code_hash: null });
+    return bound(card.id);
+  }
+
+  private async audit(channel: string, b: BindCardRequest, o: Outcome): Promise<void> {
+    const event = b.bind_card_src === 2 ? 'EXISTING_CARD' : b.verify_code ? 'NEW_CARD_CONFIRM' : 'NEW_CARD_REQUEST';
+    const data = o.data as { card_id?: string; sub_code?: string; status?: string };
+    await AuditEvent.create({
+      at: this.d.now(), channel, user_id: b.user_id, event: data.status ? `${event}:${data.status}` : event,
+      card_masked: /^[0-9]{12,19}$/.test(b.bank_card) ? maskCard(b.bank_card) : b.bank_card,
+      card_id: data.card_id ?? null, result_code: o.code, sub_code: data.sub_code ?? null,
+    });
+  }
+}
+
+interface Key {
+  channel: string;
+  userId: string;
+  cardHash: string;
+  idHash: string;
+  mobileHash: string;
+  detailsHash: string;
+}

@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import type Koa from 'koa';
+import yaml from 'js-yaml';
+import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
+import type { ErrorObject } from 'ajv';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { BindingService, BindCardRequest } from '../domain/binding-service.ts';
+import { RequestError } from '../domain/outcomes.ts';
+import type { SandboxSmsSender } from '../providers/sandbox-providers.ts';
+import { parseJson, readBody } from './body.ts';
+import { badRequest, protocolError, type FieldError, type Reply } from './replies.ts';
+
+export const DOCUMENT_PATH = new URL('../../openapi/openapi.yaml', import.meta.url);
+
+export function loadDocument(): Document {
+  return yaml.load(readFileSync(DOCUMENT_PATH, 'utf8')) as Document;
+}
+
+export interface ApiDeps {
+  config: Pick<Config, 'channels' | 'sandbox' | 'validateResponses' | 'bodyLimitBytes'>;
+  log: Logger;
+  bindings: BindingService;
+  sandboxSms?: SandboxSmsSender;
+}
+
+/** ajv's errors as the fields and rules a partner's engineer can act on. */
+export function fieldErrors(errors: ErrorObject[]): FieldError[] {
+  return errors.map((e) => {
+    const path = e.instancePath.replace(/^\/requestBody/, 'body').replace(/^\//, '').replace(/\//g, '.');
+    const extra = (e.params as { missingProperty?: string; additionalProperty?: string });
+    const leaf = extra.missingProperty ?? extra.additionalProperty;
+    return { field: leaf ? `${path}.${leaf}` : path, rule: e.keyword, message: e.message ?? e.keyword };
+  });
+}
+
+/** Channel operations answer 404 unless the path names a known channel in lower case and r_c names it in upper case. */
+function channelOf(params: Record<string, unknown>, query: Record<string, unknown>, channels: ApiDeps['config']['channels']): string | undefined {
+  const path = params.channel;
+  const code = query.r_c;
+  if (typeof path !== 'string' || typeof code !== 'string') return undefined;
+  return channels.has(code) && path === code.toLowerCase() ? code : undefined;
+}
+
+export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Promise<Reply>> {
+  const { config, bindings } = deps;
+  const api = new OpenAPIBackend({
+    definition: loadDocument(),
+    strict: true,
+    coerceTypes: false,
+    ajvOpts: { allErrors: true, coerceTypes: false },
+    handlers: {
+      validationFail: async (c: Context) => badRequest(fieldErrors(c.validation.errors ?? [])),
+      bindCard: async (c: Context, channel: string) => {
+        const outcome = await bindings.bindCard(channel, c.request.requestBody as BindCardRequest);
+        return { status: 200, body: outcome };
+      },
+      bankCardList: async (c: Context, channel: string) => {
+        const cards = await bindings.listCards(channel, (c.request.requestBody as { user_id: string }).user_id);
+        return { status: 200, body: { code: 200, message: 'success', data: { cards } } };
+      },
+      sandboxSms: async (c: Context) => {
+        const messages = await deps.sandboxSms!.inbox(String(c.request.query.mobile));
+        return { status: 200, body: { messages } };
+      },
+    },
+  });
+  await api.init();
+
+  return async (ctx) => {
+    const req = { method: ctx.method, path: ctx.path, query: ctx.query as Record<string, string>, headers: ctx.headers as Record<string, string> };
+    let operation;
+    try {
+      operation = api.router.matchOperation(req, true);
+    } catch (e) {
+      return protocolError((e as Error).message.startsWith('405') ? 405 : 404);
+    }
+    let channel: string | undefined;
+    if (operation.tags?.includes('sandbox')) {
+      if (!config.sandbox || !deps.sandboxSms) return protocolError(404);
+    } else {
+      channel = channelOf(api.router.parseRequest(req, operation).params, ctx.query, config.channels);
+      if (!channel) return protocolError(404);
+    }
+    ctx.state.channel = channel;
+    let body: unknown;
+    if (operation.requestBody) {
+      const raw = await readBody(ctx.req, config.bodyLimitBytes);
+      if (!Buffer.isBuffer(raw)) return raw;
+      const parsed = parseJson(ctx.get('content-type'), raw);
+      if ('status' in parsed) return parsed;
+      body = parsed.value;
+    }
+    let reply: Reply;
+    try {
+      reply = await api.handleRequest({ ...req, body }, channel);
+    } catch (e) {
+      if (!(e instanceof RequestError)) throw e;
+      reply = badRequest([{ field: e.field, rule: e.rule, message: e.message }]);
+    }
+    if (config.validateResponses) {
+      const check = api.validateResponse(reply.body, operation, reply.status);
+      if (check.errors) {
+        deps.log.error({ operation: operation.operationId, errors: fieldErrors(check.errors) }, 'response does not match the document');
+        return protocolError(500);
+      }
+    }
+    return reply;
+  };
+}
+
+export function requestId(): string {
+  return randomUUID();
+}

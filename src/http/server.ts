@@ -1,0 +1,16 @@
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type Koa from 'koa';
+import { statusText } from './replies.ts';
+
+/** An HTTP server for the app whose own errors (bad requests, timeouts, huge headers) use the documented body too. */
+export function createHttpServer(app: Koa): Server {
+  const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 5_000 }, app.callback());
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ code: status, message: statusText(status) });
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n`
+      + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  return server;
+}

@@ -1,0 +1,36 @@
+import pg from 'pg';
+import { Sequelize, type QueryInterface } from 'sequelize';
+import { Umzug, SequelizeStorage } from 'umzug';
+import * as m001 from './migrations/001-initial.ts';
+
+export function connect(url: string, poolMax = 10): Sequelize {
+  return new Sequelize(url, {
+    dialect: 'postgres',
+    logging: false,
+    pool: { max: poolMax, min: 0, idle: 10_000, acquire: 5_000 },
+  });
+}
+
+// Migrations in order; each runs once and is recorded in SequelizeMeta.
+const MIGRATIONS = [{ name: '001-initial', ...m001 }];
+
+export function migrator(db: Sequelize): Umzug<QueryInterface> {
+  return new Umzug({
+    migrations: MIGRATIONS,
+    context: db.getQueryInterface(),
+    storage: new SequelizeStorage({ sequelize: db }),
+    logger: undefined,
+  });
+}
+
+/** Brings the schema up to date; a session advisory lock keeps instances that start together from racing. */
+export async function migrate(db: Sequelize, url: string): Promise<void> {
+  const lock = new pg.Client({ connectionString: url });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock(727274)');
+    await migrator(db).up();
+  } finally {
+    await lock.end(); // ending the session releases the lock
+  }
+}
