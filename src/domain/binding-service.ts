@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Op, type Sequelize, type Transaction } from 'sequelize';
+import type { Sequelize, Transaction } from 'sequelize';
 import type { components } from '../../generated/api-types.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -175,9 +175,8 @@ export class BindingService {
     return new Date(this.d.now().getTime() + this.d.config.providerTimeoutMs + 500);
   }
 
+  // Both deciders lock the row before they look at ownership, so a binding that commits meanwhile is seen.
   private async decideFirstCall(t: Transaction, k: Key): Promise<Step> {
-    const owned = await this.ownership(t, k);
-    if (owned) return { done: owned };
     const now = this.d.now();
     await Verification.bulkCreate([{
       channel: k.channel, user_id: k.userId, card_hash: k.cardHash, details_hash: k.detailsHash,
@@ -185,6 +184,8 @@ export class BindingService {
     }], { ignoreDuplicates: true, transaction: t });
     let v = (await this.lockRow(t, k))!;
     if (this.busy(v)) return { wait: true };
+    const owned = await this.ownership(t, k);
+    if (owned) return { done: owned };
     if (v.details_hash !== k.detailsHash) {
       // Corrected details start the review over; the SMS limits still count what was sent.
       v = await this.update(t, v, {
@@ -214,13 +215,17 @@ export class BindingService {
   private async overSmsLimits(t: Transaction, k: Key, now: Date): Promise<boolean> {
     // Serialise SMS decisions per mobile so concurrent flows cannot both pass the last free slot.
     await this.d.db.query('SELECT pg_advisory_xact_lock(hashtext(:m))', { replacements: { m: k.mobileHash }, transaction: t });
-    const since = (ms: number) => ({ [Op.gt]: new Date(now.getTime() - ms) });
+    const hourAgo = new Date(now.getTime() - HOUR);
+    const [[counts]] = await this.d.db.query(
+      `SELECT count(*) FILTER (WHERE mobile_hash = :m AND sent_at > :hourAgo)::int AS "mobileHour",
+              count(*) FILTER (WHERE mobile_hash = :m)::int AS "mobileDay",
+              count(*) FILTER (WHERE card_hash = :c AND sent_at > :hourAgo)::int AS "cardHour"
+         FROM sms_sends
+        WHERE (mobile_hash = :m AND sent_at > :dayAgo) OR (card_hash = :c AND sent_at > :hourAgo)`,
+      { replacements: { m: k.mobileHash, c: k.cardHash, hourAgo, dayAgo: new Date(now.getTime() - 24 * HOUR) }, transaction: t },
+    ) as unknown as [[{ mobileHour: number; mobileDay: number; cardHour: number }]];
+    const { mobileHour, mobileDay, cardHour } = counts;
     const cfg = this.d.config;
-    const [mobileHour, mobileDay, cardHour] = await Promise.all([
-      SmsSend.count({ where: { mobile_hash: k.mobileHash, sent_at: since(HOUR) }, transaction: t }),
-      SmsSend.count({ where: { mobile_hash: k.mobileHash, sent_at: since(24 * HOUR) }, transaction: t }),
-      SmsSend.count({ where: { card_hash: k.cardHash, sent_at: since(HOUR) }, transaction: t }),
-    ]);
     return mobileHour >= cfg.smsPerMobileHour || mobileDay >= cfg.smsPerMobileDay || cardHour >= cfg.smsPerCardHour;
   }
 
@@ -229,11 +234,11 @@ export class BindingService {
   }
 
   private async decideConfirmation(t: Transaction, k: Key, code: string): Promise<Step> {
+    const v = await this.lockRow(t, k);
+    if (v && this.busy(v)) return { wait: true };
     const owned = await this.ownership(t, k);
     if (owned) return { done: owned };
-    const v = await this.lockRow(t, k);
     if (!v) return { done: failure('CODE_NOT_ISSUED') };
-    if (this.busy(v)) return { wait: true };
     if (v.details_hash !== k.detailsHash || v.code_hash === null) return { done: failure('CODE_NOT_ISSUED') };
     const cfg = this.d.config;
     const dead = v.code_attempts >= cfg.codeMaxAttempts;

@@ -4,6 +4,7 @@ import type Koa from 'koa';
 import yaml from 'js-yaml';
 import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
 import type { ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { BindingService, BindCardRequest } from '../domain/binding-service.ts';
@@ -12,10 +13,27 @@ import type { SandboxSmsSender } from '../providers/sandbox-providers.ts';
 import { parseJson, readBody } from './body.ts';
 import { badRequest, protocolError, type FieldError, type Reply } from './replies.ts';
 
+const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'];
+
 export const DOCUMENT_PATH = new URL('../../openapi/openapi.yaml', import.meta.url);
 
 export function loadDocument(): Document {
   return yaml.load(readFileSync(DOCUMENT_PATH, 'utf8')) as Document;
+}
+
+/** openapi-backend for the document, with the formats it uses (date-time) known to ajv. */
+export function backendFor(handlers: Record<string, (...args: any[]) => unknown> = {}): OpenAPIBackend {
+  return new OpenAPIBackend({
+    definition: loadDocument(),
+    strict: true,
+    coerceTypes: false,
+    ajvOpts: { allErrors: true, coerceTypes: false },
+    customizeAjv: (ajv) => {
+      addFormats.default(ajv);
+      return ajv;
+    },
+    handlers,
+  });
 }
 
 export interface ApiDeps {
@@ -45,12 +63,7 @@ function channelOf(params: Record<string, unknown>, query: Record<string, unknow
 
 export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Promise<Reply>> {
   const { config, bindings } = deps;
-  const api = new OpenAPIBackend({
-    definition: loadDocument(),
-    strict: true,
-    coerceTypes: false,
-    ajvOpts: { allErrors: true, coerceTypes: false },
-    handlers: {
+  const api = backendFor({
       validationFail: async (c: Context) => badRequest(fieldErrors(c.validation.errors ?? [])),
       bindCard: async (c: Context, channel: string) => {
         const outcome = await bindings.bindCard(channel, c.request.requestBody as BindCardRequest);
@@ -64,18 +77,14 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
         const messages = await deps.sandboxSms!.inbox(String(c.request.query.mobile));
         return { status: 200, body: { messages } };
       },
-    },
   });
   await api.init();
 
   return async (ctx) => {
     const req = { method: ctx.method, path: ctx.path, query: ctx.query as Record<string, string>, headers: ctx.headers as Record<string, string> };
-    let operation;
-    try {
-      operation = api.router.matchOperation(req, true);
-    } catch (e) {
-      return protocolError((e as Error).message.startsWith('405') ? 405 : 404);
-    }
+    // The path decides 404 (route or channel) before the method decides 405.
+    const operation = api.router.matchOperation(req) ?? METHODS.map((method) => api.router.matchOperation({ ...req, method })).find(Boolean);
+    if (!operation) return protocolError(404);
     let channel: string | undefined;
     if (operation.tags?.includes('sandbox')) {
       if (!config.sandbox || !deps.sandboxSms) return protocolError(404);
@@ -83,6 +92,7 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
       channel = channelOf(api.router.parseRequest(req, operation).params, ctx.query, config.channels);
       if (!channel) return protocolError(404);
     }
+    if (operation.method !== ctx.method.toLowerCase()) return protocolError(405);
     ctx.state.channel = channel;
     let body: unknown;
     if (operation.requestBody) {

@@ -1,0 +1,63 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { expect } from 'chai';
+import { resetDb, testDatabaseUrl, testDb } from '../setup/database.ts';
+import { seedNewCard } from '../setup/service.ts';
+
+/** Starts the real entry point as its own process and waits for the line that names its port. */
+async function startProcess(): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, DATABASE_URL: testDatabaseUrl(), PORT: '0', NODE_ENV: 'test' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  for await (const line of createInterface({ input: proc.stdout! })) {
+    const port = /"port":(\d+)/.exec(line)?.[1];
+    if (port) {
+      proc.stdout!.resume(); // keep draining its log so the pipe never blocks it
+      return { url: `http://127.0.0.1:${port}`, proc };
+    }
+  }
+  throw new Error('the service exited before it listened');
+}
+
+const post = async (base: string, body: unknown) => {
+  const res = await fetch(`${base}/demochannel/bindCard?r_c=DEMO`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return (await res.json()) as { code: number; data: { status?: string; card_id?: string } };
+};
+
+describe('two instances on one database behave like one', function () {
+  this.timeout(30_000);
+  let a: { url: string; proc: ChildProcess };
+  let b: { url: string; proc: ChildProcess };
+  before(async () => { [a, b] = await Promise.all([startProcess(), startProcess()]); });
+  after(async () => {
+    for (const p of [a, b]) if (p) { p.proc.kill('SIGTERM'); await once(p.proc, 'exit'); }
+  });
+  beforeEach(resetDb);
+
+  it('sends one SMS and makes one binding when duplicates land on different instances', async () => {
+    const first = await Promise.all([post(a.url, seedNewCard()), post(b.url, seedNewCard()), post(a.url, seedNewCard())]);
+    expect(first.map((r) => r.data.status)).to.deep.equal(['SMS_SENT', 'SMS_SENT', 'SMS_SENT']);
+    const [sms] = await testDb().query('SELECT code FROM sandbox_sms') as [{ code: string }[], unknown];
+    expect(sms).to.have.length(1);
+    const confirm = seedNewCard({ verify_code: sms[0].code });
+    const done = await Promise.all([post(a.url, confirm), post(b.url, confirm)]);
+    expect(done.map((r) => r.data.status)).to.deep.equal(['BOUND', 'BOUND']);
+    expect(done[0].data.card_id).to.equal(done[1].data.card_id);
+    const [rows] = await testDb().query('SELECT count(*)::int AS n FROM bindings');
+    expect(rows).to.deep.equal([{ n: 1 }]);
+  });
+
+  it('counts wrong codes across instances', async () => {
+    await post(a.url, seedNewCard());
+    const [sms] = await testDb().query('SELECT code FROM sandbox_sms') as [{ code: string }[], unknown];
+    const wrong = ['111111', '222222', '333333', '444444', '555555'].filter((c) => c !== sms[0].code).slice(0, 4);
+    for (const [i, code] of wrong.entries()) {
+      const r = await post(i % 2 ? a.url : b.url, seedNewCard({ verify_code: code }));
+      expect(r.code).to.equal(801);
+    }
+    const last = await post(b.url, seedNewCard({ verify_code: sms[0].code === '666666' ? '777777' : '666666' }));
+    expect((last.data as { sub_code?: string }).sub_code).to.equal('CODE_ATTEMPTS_EXCEEDED');
+  });
+});

@@ -1,0 +1,118 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { createApp, type AppDeps } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { backendFor } from '../../src/http/api.ts';
+import { createHttpServer } from '../../src/http/server.ts';
+import { createLogger } from '../../src/log.ts';
+import { testDb } from './database.ts';
+
+/** Business time the tests move forward instead of sleeping. */
+export class TestClock {
+  offsetMs = 0;
+  now = (): Date => new Date(Date.now() + this.offsetMs);
+  advance(seconds: number): void {
+    this.offsetMs += seconds * 1000;
+  }
+}
+
+export interface Answer {
+  status: number;
+  body: any;
+  headers: Headers;
+  ms: number;
+}
+
+const checker = backendFor();
+const ready = checker.init();
+
+/** Every answer a test receives is checked against the document: a mismatch fails the test at once. */
+async function checkAgainstDocument(method: string, path: string, a: Answer): Promise<void> {
+  await ready;
+  const url = new URL(path, 'http://x');
+  const op = checker.router.matchOperation({ method, path: url.pathname, headers: {}, query: {} });
+  if (!op) {
+    if (a.body?.code !== a.status || typeof a.body?.message !== 'string') {
+      throw new Error(`answer to ${method} ${url.pathname} is not the documented error body: ${JSON.stringify(a.body)}`);
+    }
+    return;
+  }
+  const res = checker.validateResponse(a.body, op, a.status);
+  if (res.errors) throw new Error(`answer ${a.status} to ${op.operationId} breaks the document: ${JSON.stringify(res.errors)} body=${JSON.stringify(a.body)}`);
+}
+
+export interface Service {
+  url: string;
+  clock: TestClock;
+  logs: string[];
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>;
+  bind(body: Record<string, unknown>, channel?: string): Promise<Answer>;
+  list(userId: string, channel?: string): Promise<Answer>;
+  inbox(mobile: string): Promise<{ code: string; text: string }[]>;
+  stop(): Promise<void>;
+}
+
+export async function startService(env: Record<string, string> = {}, deps: Partial<AppDeps> = {}): Promise<Service> {
+  const clock = new TestClock();
+  const logs: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', ...env });
+  const app = await createApp({ config, db: testDb(), log: createLogger(config.logLevel, sink), now: clock.now, ...deps });
+  const server = createHttpServer(app);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+    const started = performance.now();
+    const res = await fetch(url + path, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const a = { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers, ms: performance.now() - started };
+    await checkAgainstDocument(method, path, a);
+    return a;
+  }
+
+  return {
+    url, clock, logs, request,
+    bind: (body, channel = 'DEMO') => request('POST', `/${channel.toLowerCase()}channel/bindCard?r_c=${channel}`, body),
+    list: (userId, channel = 'DEMO') => request('POST', `/${channel.toLowerCase()}channel/bankCardList?r_c=${channel}`, { user_id: userId }),
+    inbox: async (mobile) => (await request('GET', `/sandbox/sms?mobile=${mobile}`)).body.messages,
+    stop: async () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+/** The seed's new-card example, JSON fixed, as the first call (no code). */
+export function seedNewCard(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    user_id: '246964109149933', bank_card: '6222022005001212723', open_bank: 'ICBC', user_name: '张三',
+    id_number: '110108198802019650', user_mobile: '13420504517', bank_address: '北京市 市辖区', bank_card_type: 0,
+    bind_card_src: 1, ...overrides,
+  };
+}
+
+export const seedExistingCard = { user_id: '246964109149933', bank_card: '6222022005001212723', open_bank: 'ICBC', bind_card_src: 2 };
+
+/** A valid 18-digit resident ID for a serial number, so tests can make distinct people. */
+export function idNumber(serial: number): string {
+  const base = `11010819880201${String(serial).padStart(3, '0')}`;
+  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const s = [...base].reduce((acc, d, i) => acc + Number(d) * w[i], 0);
+  return base + '10X98765432'[s % 11];
+}
+
+/** Runs the first call, reads the code from the sandbox phone and confirms. */
+export async function bindNewCard(svc: Service, body: Record<string, unknown>, channel?: string): Promise<Answer> {
+  const first = await svc.bind(body, channel);
+  if (first.body.data?.status === 'BOUND') return first;
+  if (first.body.data?.status !== 'SMS_SENT') throw new Error(`first call failed: ${JSON.stringify(first.body)}`);
+  const [latest] = await svc.inbox(body.user_mobile as string);
+  return svc.bind({ ...body, verify_code: latest.code }, channel);
+}

@@ -1,0 +1,81 @@
+import { expect } from 'chai';
+import { loadConfig, ConfigError } from '../../src/config.ts';
+import { Vault } from '../../src/domain/vault.ts';
+import { ProviderTimeout, ProviderError, withDeadline } from '../../src/providers/provider-types.ts';
+
+const k = (b: number) => Buffer.alloc(32, b);
+
+describe('vault', () => {
+  const vault = new Vault(new Map([['a', k(1)], ['b', k(2)]]), 'b', k(3));
+
+  it('round-trips under the key id it names and refuses a tampered value', () => {
+    const enc = vault.encrypt('6222022005001212723');
+    expect(enc).not.to.contain('6222');
+    expect(vault.decrypt(enc, 'b')).to.equal('6222022005001212723');
+    expect(() => vault.decrypt(enc, 'a')).to.throw();
+    const [iv, tag, ct] = enc.split('.');
+    const flipped = Buffer.from(ct, 'base64');
+    flipped[0] ^= 1;
+    expect(() => vault.decrypt([iv, tag, flipped.toString('base64')].join('.'), 'b')).to.throw();
+  });
+
+  it('hashes by purpose and verifies signatures', () => {
+    expect(vault.hash('card', 'x')).not.to.equal(vault.hash('mobile', 'x'));
+    const sig = vault.sign('extra_info', 'DEMO|u|card_1');
+    expect(vault.verify('extra_info', 'DEMO|u|card_1', sig)).to.equal(true);
+    expect(vault.verify('extra_info', 'DEMO|v|card_1', sig)).to.equal(false);
+  });
+});
+
+describe('config', () => {
+  const fails = (env: Record<string, string>, text: string) => {
+    expect(() => loadConfig(env)).to.throw(ConfigError, text);
+  };
+
+  it('turns the sandbox and the DEMO channel on outside production', () => {
+    const c = loadConfig({});
+    expect(c.sandbox).to.equal(true);
+    expect([...c.channels.keys()]).to.deep.equal(['DEMO']);
+    expect(c.port).to.equal(8080);
+  });
+
+  it('refuses to start production with the sandbox on or without keys', () => {
+    const keys = { DATA_KEYS: `k1:${k(1).toString('base64')}`, HASH_KEY: k(2).toString('base64'), CHANNELS: 'ACME' };
+    fails({ NODE_ENV: 'production', SANDBOX: 'true', ...keys }, 'SANDBOX');
+    fails({ NODE_ENV: 'production', CHANNELS: 'ACME' }, 'HASH_KEY');
+    fails({ NODE_ENV: 'production', CHANNELS: 'ACME', HASH_KEY: k(2).toString('base64') }, 'DATA_KEYS');
+    expect(loadConfig({ NODE_ENV: 'production', ...keys }).sandbox).to.equal(false);
+  });
+
+  it('names the setting that is wrong', () => {
+    fails({ PORT: 'eighty' }, 'PORT');
+    fails({ CODE_TTL_SECONDS: '5' }, 'CODE_TTL_SECONDS');
+    fails({ CHANNELS: 'acme' }, 'CHANNELS');
+    fails({ DATA_KEYS: 'k1:short' }, 'DATA_KEYS');
+    fails({ DATA_KEYS: `k1:${k(1).toString('base64')}`, DATA_KEY_ID: 'k9' }, 'DATA_KEY_ID');
+    fails({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
+  });
+
+  it('reads per-channel card types', () => {
+    expect(loadConfig({ CHANNELS: 'ACME:0,FOO:0+1' }).channels.get('ACME')!.cardTypes).to.deep.equal([0]);
+  });
+});
+
+describe('provider deadline', () => {
+  it('aborts a call that outlives its deadline', async () => {
+    let aborted = false;
+    const started = Date.now();
+    const err = await withDeadline(50, (signal) => new Promise((resolve) => {
+      signal.addEventListener('abort', () => { aborted = true; });
+      setTimeout(resolve, 1000);
+    })).catch((e) => e);
+    expect(err).to.be.instanceOf(ProviderTimeout);
+    expect(aborted).to.equal(true);
+    expect(Date.now() - started).to.be.below(500);
+  });
+
+  it('turns any other failure into a ProviderError', async () => {
+    const err = await withDeadline(100, async () => { throw new TypeError('socket hang up'); }).catch((e) => e);
+    expect(err).to.be.instanceOf(ProviderError);
+  });
+});
