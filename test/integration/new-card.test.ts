@@ -287,6 +287,18 @@ describe('new card (bind_card_src=1)', () => {
     });
   });
 
+  it('continues after an instance died holding a lease: duplicates wait it out, then the flow goes on', async () => {
+    await svc.bind(seedNewCard());
+    // as if another instance had leased the row for its gateway call and then crashed
+    await testDb().query('UPDATE verifications SET busy_until = :until', { replacements: { until: new Date(svc.clock.now().getTime() + 10_000) } });
+    const waiting = await svc.bind(seedNewCard());
+    expect(waiting.body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
+    expect(waiting.ms).to.be.below(2000);
+    svc.clock.advance(11);
+    const [msg] = await svc.inbox('13420504517');
+    expect((await svc.bind(seedNewCard({ verify_code: msg.code }))).body.data.status).to.equal('BOUND');
+  });
+
   it('binds the seed existing-card example once the user has that card', async () => {
     const done = await bindNewCard(svc, seedNewCard());
     const a = await svc.bind(seedExistingCard);
