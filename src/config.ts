@@ -9,6 +9,8 @@ export interface Config {
   env: string;
   port: number;
   databaseUrl: string | undefined;
+  dataDir: string;
+  dbPoolMax: number;
   sandbox: boolean;
   channels: Map<string, ChannelPolicy>;
   dataKeys: Map<string, Buffer>;
@@ -99,6 +101,8 @@ export function loadConfig(env: Env = process.env): Config {
     env: nodeEnv,
     port: int(env, 'PORT', 8080, 0, 65535),
     databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.DATA_DIR || './data',
+    dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 200),
     sandbox,
     channels: channels(env, sandbox),
     dataKeys: keys,

@@ -1,39 +1,64 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { createApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
 import { createHttpServer } from './http/server.ts';
 import { connect, migrate } from './store/db.ts';
+import { DataDirBusy, startEmbedded, type Embedded } from './store/embedded.ts';
+
+const EMBEDDED_POOL = 4; // PGlite serialises queries anyway; +1 connection for the migration lock
+
+function fail(message: string): never {
+  console.error(`bindcard: ${message}`);
+  process.exit(2);
+}
+
+async function database(config: Config): Promise<{ url: string; label: string; pool: number; embedded?: Embedded }> {
+  if (config.databaseUrl) {
+    const u = new URL(config.databaseUrl);
+    return { url: config.databaseUrl, label: `PostgreSQL ${u.host}${u.pathname}`, pool: config.dbPoolMax };
+  }
+  const dir = resolve(config.dataDir);
+  const embedded = await startEmbedded(dir, EMBEDDED_POOL + 1);
+  return { url: embedded.url, label: `embedded PostgreSQL (PGlite) in ${dir} (set DATABASE_URL to use a server)`, pool: EMBEDDED_POOL, embedded };
+}
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    console.error(`bindcard: configuration error: ${e.message}`);
-    process.exit(2);
+    if (e instanceof ConfigError) fail(`configuration error: ${e.message}`);
+    throw e;
   }
   const log = createLogger(config.logLevel);
-  if (!config.databaseUrl) {
-    console.error('bindcard: DATABASE_URL is not set (postgres://user@host:5432/db)');
-    process.exit(2);
+  let store;
+  try {
+    store = await database(config);
+  } catch (e) {
+    if (e instanceof DataDirBusy) fail(e.message);
+    throw e;
   }
-  const db = connect(config.databaseUrl);
-  await migrate(db, config.databaseUrl);
+  const db = connect(store.url, store.pool);
+  await migrate(db, store.url);
   const server = createHttpServer(await createApp({ config, db, log }));
   server.listen(config.port, '0.0.0.0');
   await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  log.info({ port, sandbox: config.sandbox, channels: [...config.channels.keys()] },
-    `bindcard listening on http://127.0.0.1:${port}` + (config.sandbox ? ` (sandbox on: GET /sandbox/sms?mobile=...)` : ''));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  console.log(`bindcard listening on ${base} · database: ${store.label} · `
+    + (config.sandbox ? `sandbox on: channel DEMO, codes at ${base}/sandbox/sms?mobile=<mobile>` : 'sandbox off'));
+  log.info({ url: base, sandbox: config.sandbox, channels: [...config.channels.keys()] }, 'started');
 
+  let stopping = false;
   const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     log.info({ signal }, 'stopping');
-    server.close();
-    server.closeIdleConnections();
+    await new Promise((r) => { server.close(r); server.closeIdleConnections(); });
     await db.close();
+    await store.embedded?.stop();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -2,17 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { expect } from 'chai';
-import { resetDb, testDatabaseUrl, testDb } from '../setup/database.ts';
+import { poolMax, resetDb, testDatabaseUrl, testDb } from '../setup/database.ts';
 import { seedNewCard } from '../setup/service.ts';
 
 /** Starts the real entry point as its own process and waits for the line that names its port. */
 async function startProcess(): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, DATABASE_URL: testDatabaseUrl(), PORT: '0', NODE_ENV: 'test' },
+    env: { ...process.env, DATABASE_URL: testDatabaseUrl(), PORT: '0', NODE_ENV: 'test', DB_POOL_MAX: String(poolMax) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   for await (const line of createInterface({ input: proc.stdout! })) {
-    const port = /"port":(\d+)/.exec(line)?.[1];
+    const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line)?.[1];
     if (port) {
       proc.stdout!.resume(); // keep draining its log so the pipe never blocks it
       return { url: `http://127.0.0.1:${port}`, proc };

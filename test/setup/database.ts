@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { connect, migrate } from '../../src/store/db.ts';
+import { startEmbedded, type Embedded } from '../../src/store/embedded.ts';
 import type { Sequelize } from 'sequelize';
 
-// One throwaway database for the whole run, created on the server DATABASE_URL points at and dropped at the end.
+// One throwaway database for the whole run: created on the server DATABASE_URL points at and dropped at the end,
+// or, without DATABASE_URL, an in-memory embedded PostgreSQL (PGlite) that lives as long as the run.
 const adminUrl = process.env.DATABASE_URL;
 let testUrl: string | undefined;
 let shared: Sequelize | undefined;
+let embedded: Embedded | undefined;
+
+/** Connections a test may open: the embedded server takes a fixed number, shared by every process of the run. */
+export const poolMax = adminUrl ? 20 : 3;
 
 export function testDatabaseUrl(): string {
   if (!testUrl) throw new Error('the test database is not ready');
@@ -15,7 +21,7 @@ export function testDatabaseUrl(): string {
 
 /** The run's connection, shared by every service a test starts (Sequelize models bind to one instance). */
 export function testDb(): Sequelize {
-  shared ??= connect(testDatabaseUrl(), 20);
+  shared ??= connect(testDatabaseUrl(), poolMax);
   return shared;
 }
 
@@ -38,19 +44,24 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(60_000);
-    if (!adminUrl) throw new Error('DATABASE_URL must point at a PostgreSQL server the tests may create databases on');
-    const name = `bindcard_test_${randomBytes(4).toString('hex')}`;
-    await admin((c) => c.query(`CREATE DATABASE ${name}`));
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    testUrl = url.toString();
+    if (adminUrl) {
+      const name = `bindcard_test_${randomBytes(4).toString('hex')}`;
+      await admin((c) => c.query(`CREATE DATABASE ${name}`));
+      const url = new URL(adminUrl);
+      url.pathname = `/${name}`;
+      testUrl = url.toString();
+    } else {
+      embedded = await startEmbedded(undefined, 16);
+      testUrl = embedded.url;
+    }
     const db = connect(testUrl, 1);
     await migrate(db, testUrl);
     await db.close();
   },
   async afterAll(this: Mocha.Context) {
     await shared?.close();
-    if (testUrl) {
+    await embedded?.stop();
+    if (adminUrl && testUrl) {
       const name = new URL(testUrl).pathname.slice(1);
       await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's curl walk-through of both flows against a running sandbox service; exits non-zero on any surprise.
+# usage: scripts/walkthrough.sh [http://127.0.0.1:8080]
+set -euo pipefail
+BASE=${1:-http://127.0.0.1:8080}
+U="$BASE/demochannel/bindCard?r_c=DEMO"
+B='"user_id":"246964109149933","bank_card":"6222022005001212723","open_bank":"ICBC","user_name":"张三","id_number":"110108198802019650","user_mobile":"13420504517","bank_address":"北京市 市辖区","bank_card_type":0,"bind_card_src":1'
+post() { curl -sS -XPOST "$1" -H 'content-type: application/json' -d "$2"; }
+expect() { echo "$2"; grep -q "$1" <<<"$2" || { echo "walkthrough: expected $1" >&2; exit 1; }; }
+
+echo "1. new card, first call: a code is sent (or the card is already bound)"
+first=$(post "$U" "{$B}")
+expect '"code":200' "$first"
+if grep -q SMS_SENT <<<"$first"; then
+  echo "2. read the code from the sandbox phone"
+  code=$(curl -sS "$BASE/sandbox/sms?mobile=13420504517" | grep -o '"code":"[0-9]\{6\}"' | head -1 | grep -o '[0-9]\{6\}')
+  echo "code $code"
+  echo "3. confirm with the code"
+  expect '"status":"BOUND"' "$(post "$U" "{$B,\"verify_code\":\"$code\"}")"
+  echo "4. retry of the confirmation: same answer"
+  expect '"status":"BOUND"' "$(post "$U" "{$B,\"verify_code\":\"$code\"}")"
+fi
+echo "5. card list"
+expect '622202\*\*\*\*\*\*\*\*\*2723' "$(post "$BASE/demochannel/bankCardList?r_c=DEMO" '{"user_id":"246964109149933"}')"
+echo "6. existing card: bound without SMS"
+expect '"status":"BOUND"' "$(post "$U" '{"user_id":"246964109149933","bank_card":"6222022005001212723","open_bank":"ICBC","bind_card_src":2}')"
+echo "walkthrough: ok"
