@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A newcomer on a laptop: clone, npm ci, npm start (embedded database, no DATABASE_URL), the README's walk-through,
+# stop, start again: the card is still listed; a second start on the same folder is refused; stop.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+dir=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+git clone -q "$src" "$dir/bindcard"
+cd "$dir/bindcard"
+npm ci --no-audit --no-fund --loglevel=error
+unset DATABASE_URL
+
+start() {
+  PORT=0 npm start --silent >"$dir/out.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 120); do
+    base=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$dir/out.log" | head -1 | sed 's/listening on //') || true
+    [ -n "$base" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/out.log"; echo "newcomer: the service exited" >&2; exit 1; }
+    sleep 0.5
+  done
+  [ -n "$base" ] || { cat "$dir/out.log"; echo "newcomer: no listening line" >&2; exit 1; }
+  head -1 "$dir/out.log"
+}
+stop() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
+
+start
+scripts/walkthrough.sh "$base"
+echo "== a second start on the same data folder"
+if PORT=0 npm start --silent >"$dir/second.log" 2>&1; then echo "newcomer: a second start was not refused" >&2; exit 1; fi
+cat "$dir/second.log"
+grep -q 'already running' "$dir/second.log"
+stop
+echo "== start again: the card is still there"
+start
+curl -sS -XPOST "$base/demochannel/bankCardList?r_c=DEMO" -H 'content-type: application/json' -d '{"user_id":"246964109149933"}' | tee /dev/stderr | grep -q '622202\*\*\*\*\*\*\*\*\*2723'
+stop
+echo
+echo "newcomer: ok"
