@@ -5,7 +5,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"; }
+cleanup() { [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null; sleep 1; rm -rf "$dir"; }
 trap cleanup EXIT
 git clone -q "$src" "$dir/bindcard"
 cd "$dir/bindcard"
@@ -13,7 +13,8 @@ npm ci --no-audit --no-fund --loglevel=error
 unset DATABASE_URL
 
 start() {
-  PORT=0 npm start --silent >"$dir/out.log" 2>&1 &
+  # its own process group, so a stop reaches node behind npm as Ctrl-C would
+  PORT=0 setsid npm start --silent >"$dir/out.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 120); do
     base=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$dir/out.log" | head -1 | sed 's/listening on //') || true
@@ -24,7 +25,13 @@ start() {
   [ -n "$base" ] || { cat "$dir/out.log"; echo "newcomer: no listening line" >&2; exit 1; }
   head -1 "$dir/out.log"
 }
-stop() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
+stop() {
+  kill -TERM -- "-$pid"
+  wait "$pid" || true
+  pid=""
+  for _ in $(seq 1 60); do [ -e data/bindcard.pid ] || return 0; sleep 0.5; done
+  echo "newcomer: the service did not release its data folder" >&2; exit 1
+}
 
 start
 scripts/walkthrough.sh "$base"
