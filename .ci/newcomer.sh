@@ -42,7 +42,9 @@ grep -q 'already running' "$dir/second.log"
 stop
 echo "== start again: the card is still there"
 start
-curl -sS -XPOST "$base/demochannel/bankCardList?r_c=DEMO" -H 'content-type: application/json' -d '{"user_id":"246964109149933"}' | tee /dev/stderr | grep -q '622202\*\*\*\*\*\*\*\*\*2723'
+list=$(curl -sS -XPOST "$base/demochannel/bankCardList?r_c=DEMO" -H 'content-type: application/json' -d '{"user_id":"246964109149933"}')
+echo "$list"
+grep -q '622202\*\*\*\*\*\*\*\*\*2723' <<<"$list"
 stop
 echo
 echo "newcomer: ok"
