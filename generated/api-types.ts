@@ -125,9 +125,9 @@ export interface components {
             code: 200 | 501 | 502 | 505 | 801;
             /** @description 成功为 success，失败为原因（中文）/ success, or the reason in Chinese */
             message: string;
-            data?: components["schemas"]["BindCardData"];
+            data?: components["schemas"]["BindCardResult"];
         };
-        BindCardData: {
+        BindCardResult: {
             /**
              * @description 仅 code=200：SMS_SENT 已发送验证码，BOUND 绑卡完成 / with code 200 only
              * @enum {string}
