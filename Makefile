@@ -11,3 +11,12 @@ test:
 	npm test
 migrate:
 	npm run migrate
+.PHONY: lint-openapi test-contract example sdk-pack
+lint-openapi:
+	npm run lint:openapi
+test-contract:
+	npm run test:contract
+example:
+	npm run example
+sdk-pack:
+	npm run sdk:pack

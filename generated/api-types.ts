@@ -155,8 +155,9 @@ export interface components {
              * @enum {integer}
              */
             code: 200;
-            /** @description success */
+            /** @description 成功为 success / always success */
             message: string;
+            /** @description 结果 / the result */
             data: {
                 /** @description 已绑定的卡，最新的在前 / bound cards, newest first */
                 cards: components["schemas"]["BankCard"][];
@@ -181,6 +182,7 @@ export interface components {
             };
         };
         SandboxSmsResponse: {
+            /** @description 短信，最新的在前 / messages, newest first */
             messages: {
                 /** @description 手机号 / mobile */
                 mobile: string;
@@ -200,6 +202,7 @@ export interface components {
             code: number;
             /** @description 错误原因（中文）/ what is wrong, in Chinese */
             message: string;
+            /** @description 出错的字段（仅 400）/ the offending fields (400 only) */
             data?: {
                 /** @description 每个有问题的字段 / one entry per offending field */
                 errors?: {

@@ -8,7 +8,9 @@ import { createHttpServer } from './http/server.ts';
 import { connect, migrate } from './store/db.ts';
 import { DataDirBusy, startEmbedded, type Embedded } from './store/embedded.ts';
 
-const EMBEDDED_POOL = 4; // PGlite serialises queries anyway; +1 connection for the migration lock
+// pglite-socket multiplexes one PGlite session: a second connection's extended-protocol messages can interleave with
+// the first's ("unnamed prepared statement does not exist"), so the service keeps to one. +1 for the migration lock.
+const EMBEDDED_POOL = 1;
 
 function fail(message: string): never {
   console.error(`bindcard: ${message}`);

@@ -11,8 +11,9 @@ let testUrl: string | undefined;
 let shared: Sequelize | undefined;
 let embedded: Embedded | undefined;
 
-/** Connections a test may open: the embedded server takes a fixed number, shared by every process of the run. */
-export const poolMax = adminUrl ? 20 : 3;
+/** The embedded database serves one session, so the run keeps to one connection there (see src/main.ts). */
+export const poolMax = adminUrl ? 20 : 1;
+export const embeddedRun = !adminUrl;
 
 export function testDatabaseUrl(): string {
   if (!testUrl) throw new Error('the test database is not ready');
@@ -51,7 +52,7 @@ export const mochaHooks = {
       url.pathname = `/${name}`;
       testUrl = url.toString();
     } else {
-      embedded = await startEmbedded(undefined, 16);
+      embedded = await startEmbedded(undefined, 2);
       testUrl = embedded.url;
     }
     const db = connect(testUrl, 1);

@@ -113,9 +113,12 @@ export type BankCardListResponse = {
      */
     code: 200;
     /**
-     * success
+     * 成功为 success / always success
      */
     message: string;
+    /**
+     * 结果 / the result
+     */
     data: {
         /**
          * 已绑定的卡，最新的在前 / bound cards, newest first
@@ -153,6 +156,9 @@ export type BankCard = {
 };
 
 export type SandboxSmsResponse = {
+    /**
+     * 短信，最新的在前 / messages, newest first
+     */
     messages: Array<{
         /**
          * 手机号 / mobile
@@ -182,6 +188,9 @@ export type ErrorResponse = {
      * 错误原因（中文）/ what is wrong, in Chinese
      */
     message: string;
+    /**
+     * 出错的字段（仅 400）/ the offending fields (400 only)
+     */
     data?: {
         /**
          * 每个有问题的字段 / one entry per offending field

@@ -1,0 +1,53 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import Koa from 'koa';
+import { expect } from 'chai';
+import { loadConfig } from '../../src/config.ts';
+import type { BindingService } from '../../src/domain/binding-service.ts';
+import { createApi } from '../../src/http/api.ts';
+import { createHttpServer } from '../../src/http/server.ts';
+import { createLogger } from '../../src/log.ts';
+import { seedNewCard } from '../setup/service.ts';
+
+/** The API layer over a service that answers outside the document, to see what the response check does. */
+async function serve(env: Record<string, string>) {
+  const logs: string[] = [];
+  const config = loadConfig(env);
+  const log = createLogger('info', new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }));
+  const broken = { bindCard: async () => ({ code: 200, message: 'success', data: { status: 'MAYBE' } }) } as unknown as BindingService;
+  const handle = await createApi({ config, log, bindings: broken });
+  const app = new Koa();
+  app.use(async (ctx) => { const r = await handle(ctx); ctx.status = r.status; ctx.body = r.body; });
+  const server = createHttpServer(app).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${[...config.channels.keys()][0].toLowerCase()}channel/bindCard?r_c=${[...config.channels.keys()][0]}`;
+  const post = async () => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(seedNewCard()) });
+    return { status: res.status, body: await res.json() };
+  };
+  return { post, logs, close: () => server.close() };
+}
+
+describe('responses are checked against the document outside production', () => {
+  it('turns an answer the document does not allow into a loud 500 in development and test', async () => {
+    const s = await serve({ NODE_ENV: 'test' });
+    try {
+      const a = await s.post();
+      expect(a).to.deep.equal({ status: 500, body: { code: 500, message: '系统内部错误' } });
+      expect(s.logs.join('')).to.contain('response does not match the document');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('skips the check in production', async () => {
+    const key = Buffer.alloc(32, 1).toString('base64');
+    const s = await serve({ NODE_ENV: 'production', CHANNELS: 'ACME', DATA_KEYS: `k1:${key}`, HASH_KEY: key });
+    try {
+      expect((await s.post()).body.data.status).to.equal('MAYBE');
+    } finally {
+      s.close();
+    }
+  });
+});
