@@ -8,6 +8,7 @@ import { createApi, requestId } from './http/api.ts';
 import { protocolError, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
 import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
+import { ChannelStore } from './store/channel-store.ts';
 import { defineModels } from './store/models.ts';
 
 export interface AppDeps {
@@ -31,7 +32,8 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   const sms = deps.sms ?? sandboxSms;
   if (!auth || !sms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
   const bindings = new BindingService({ db, vault, auth, sms, now, log, config });
-  const handle = await createApi({ config, log, bindings, sandboxSms });
+  const channels = new ChannelStore(db, vault, config.sandbox);
+  const handle = await createApi({ config, log, db, channels, bindings, sandboxSms });
 
   const app = new Koa();
   app.use(async (ctx) => {
@@ -47,6 +49,7 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
     ctx.status = reply.status;
     ctx.body = reply.body;
     ctx.set('X-Request-Id', id);
+    for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
     if (reply.status === 413) ctx.set('Connection', 'close');
     const body = reply.body as { code?: number; data?: { sub_code?: string; status?: string } };
     log.info({

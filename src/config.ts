@@ -1,9 +1,6 @@
-// Every setting: env name, default, meaning. Parsed and validated once at start; a bad value stops the process with its name.
+import { readFileSync } from 'node:fs';
 
-export interface ChannelPolicy {
-  code: string; // upper case, as in r_c
-  cardTypes: number[]; // 0 debit, 1 credit
-}
+// Every setting: env name, default, meaning. Parsed and validated once at start; a bad value stops the process with its name.
 
 export interface Config {
   env: string;
@@ -12,7 +9,10 @@ export interface Config {
   dataDir: string;
   dbPoolMax: number;
   sandbox: boolean;
-  channels: Map<string, ChannelPolicy>;
+  rateLimitPerSecond: number;
+  tls: { cert: string; key: string } | undefined;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
   dataKeys: Map<string, Buffer>;
   dataKeyId: string;
   hashKey: Buffer;
@@ -67,18 +67,20 @@ function dataKeys(env: Env, production: boolean): { keys: Map<string, Buffer>; a
   return { keys, active };
 }
 
-/** CHANNELS: "ACME,FOO:0" — codes, each optionally with the card types it allows (0 debit, 1 credit; default both). */
-function channels(env: Env, sandbox: boolean): Map<string, ChannelPolicy> {
-  const out = new Map<string, ChannelPolicy>();
-  const raw = env.CHANNELS ?? '';
-  for (const part of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^([A-Z0-9_]{2,32})(?::([01](?:\+[01])?))?$/.exec(part);
-    if (!m) throw new ConfigError(`CHANNELS entry "${part}" must be CODE or CODE:0 / CODE:1 / CODE:0+1 (upper case)`);
-    const cardTypes = m[2] ? m[2].split('+').map(Number) : [0, 1];
-    out.set(m[1], { code: m[1], cardTypes });
-  }
-  if (sandbox && !out.has('DEMO')) out.set('DEMO', { code: 'DEMO', cardTypes: [0, 1] });
-  return out;
+/** TLS_CERT_FILE and TLS_KEY_FILE: both (the service speaks TLS 1.2+) or neither (plain HTTP behind a proxy). */
+function tls(env: Env): Config['tls'] {
+  const cert = env.TLS_CERT_FILE;
+  const key = env.TLS_KEY_FILE;
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither');
+  const read = (name: string, file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${name}: cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
+    }
+  };
+  return { cert: read('TLS_CERT_FILE', cert), key: read('TLS_KEY_FILE', key) };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -104,7 +106,10 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: env.DATA_DIR || './data',
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 200),
     sandbox,
-    channels: channels(env, sandbox),
+    rateLimitPerSecond: int(env, 'RATE_LIMIT_PER_SECOND', 200, 1, 1_000_000),
+    tls: tls(env),
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 5000, 100, 120_000),
+    headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 3000, 100, 120_000),
     dataKeys: keys,
     dataKeyId: active,
     hashKey: key('HASH_KEY', hashRaw),
@@ -120,6 +125,5 @@ export function loadConfig(env: Env = process.env): Config {
     smsPerCardHour: int(env, 'SMS_PER_CARD_HOUR', 5, 1, 1000),
     bodyLimitBytes: 64 * 1024,
   };
-  if (cfg.channels.size === 0) throw new ConfigError('CHANNELS is empty and the sandbox is off: no partner could call');
   return cfg;
 }

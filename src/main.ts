@@ -45,13 +45,13 @@ async function main(): Promise<void> {
   }
   const db = connect(store.url, store.pool);
   await migrate(db, store.url);
-  const server = createHttpServer(await createApp({ config, db, log }));
+  const server = createHttpServer(await createApp({ config, db, log }), config);
   server.listen(config.port, '0.0.0.0');
   await once(server, 'listening');
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const base = `${config.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   console.log(`bindcard listening on ${base} · database: ${store.label} · `
     + (config.sandbox ? `sandbox on: channel DEMO, codes at ${base}/sandbox/sms?mobile=<mobile>` : 'sandbox off'));
-  log.info({ url: base, sandbox: config.sandbox, channels: [...config.channels.keys()] }, 'started');
+  log.info({ url: base, sandbox: config.sandbox, tls: Boolean(config.tls) }, 'started');
 
   let stopping = false;
   const stop = async (signal: string) => {

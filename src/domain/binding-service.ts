@@ -22,7 +22,7 @@ export interface BindingDeps {
   sms: SmsSender;
   now: () => Date;
   log: Logger;
-  config: Pick<Config, 'channels' | 'requestDeadlineMs' | 'providerTimeoutMs' | 'codeTtlSeconds' | 'codeMaxAttempts'
+  config: Pick<Config, 'requestDeadlineMs' | 'providerTimeoutMs' | 'codeTtlSeconds' | 'codeMaxAttempts'
     | 'resendSeconds' | 'smsPerMobileHour' | 'smsPerMobileDay' | 'smsPerCardHour'>;
 }
 
@@ -47,10 +47,11 @@ const POLL_MS = 25;
 export class BindingService {
   constructor(private readonly d: BindingDeps) {}
 
-  async bindCard(channel: string, body: BindCardRequest): Promise<Outcome> {
-    const outcome =
-      body.bind_card_src === 2 ? await this.existingCard(channel, body) : await this.newCard(channel, body);
-    await this.audit(channel, body, outcome);
+  async bindCard(channel: { code: string; cardTypes: number[] }, body: BindCardRequest): Promise<Outcome> {
+    const outcome = body.bind_card_src === 2
+      ? await this.existingCard(channel.code, body)
+      : await this.newCard(channel.code, channel.cardTypes, body);
+    await this.audit(channel.code, body, outcome);
     return outcome;
   }
 
@@ -113,9 +114,9 @@ export class BindingService {
 
   // ---- new card (bind_card_src=1)
 
-  private async newCard(channel: string, b: BindCardRequest): Promise<Outcome> {
+  private async newCard(channel: string, cardTypes: number[], b: BindCardRequest): Promise<Outcome> {
     const card = normalizeNewCard(b);
-    const refused = reviewCard(card, this.d.config.channels.get(channel)!.cardTypes, b.bank_card_type != null);
+    const refused = reviewCard(card, cardTypes, b.bank_card_type != null);
     if (refused) return failure(refused);
     const code = b.verify_code ? b.verify_code : undefined;
     const key = {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import yaml from 'js-yaml';
-import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
+import { OpenAPIBackend, type Context, type Document, type Operation, type Request } from 'openapi-backend';
+import type { Sequelize } from 'sequelize';
 import type { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Config } from '../config.ts';
@@ -10,6 +11,8 @@ import type { Logger } from '../log.ts';
 import type { BindingService, BindCardRequest } from '../domain/binding-service.ts';
 import { RequestError } from '../domain/outcomes.ts';
 import type { SandboxSmsSender } from '../providers/sandbox-providers.ts';
+import type { Channel, ChannelStore } from '../store/channel-store.ts';
+import { NonceBook, overRate, verifySignature } from './partner-auth.ts';
 import { parseJson, readBody } from './body.ts';
 import { badRequest, protocolError, type FieldError, type Reply } from './replies.ts';
 
@@ -37,8 +40,10 @@ export function backendFor(handlers: Record<string, (...args: any[]) => unknown>
 }
 
 export interface ApiDeps {
-  config: Pick<Config, 'channels' | 'sandbox' | 'validateResponses' | 'bodyLimitBytes'>;
+  config: Pick<Config, 'sandbox' | 'validateResponses' | 'bodyLimitBytes' | 'rateLimitPerSecond' | 'requestDeadlineMs'>;
   log: Logger;
+  db: Sequelize;
+  channels: ChannelStore;
   bindings: BindingService;
   sandboxSms?: SandboxSmsSender;
 }
@@ -53,71 +58,99 @@ export function fieldErrors(errors: ErrorObject[]): FieldError[] {
   });
 }
 
-/** Channel operations answer 404 unless the path names a known channel in lower case and r_c names it in upper case. */
-function channelOf(params: Record<string, unknown>, query: Record<string, unknown>, channels: ApiDeps['config']['channels']): string | undefined {
+/** Channel operations answer 404 unless the path names an active channel in lower case and r_c names it in upper case. */
+async function channelOf(params: Record<string, unknown>, query: Record<string, unknown>, channels: ChannelStore): Promise<Channel | undefined> {
   const path = params.channel;
   const code = query.r_c;
-  if (typeof path !== 'string' || typeof code !== 'string') return undefined;
-  return channels.has(code) && path === code.toLowerCase() ? code : undefined;
+  if (typeof path !== 'string' || typeof code !== 'string' || path !== code.toLowerCase()) return undefined;
+  return channels.find(code);
 }
 
+/**
+ * The request pipeline, in the documented order: 404 (route, channel), 405, 413, 401 (signature, nonce), 415,
+ * 400 (JSON, duplicate keys, schema), 429 (channel rate), then the operation. A signed request's answer is kept
+ * with its nonce, so the very same bytes sent again get it again.
+ */
 export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Promise<Reply>> {
-  const { config, bindings } = deps;
+  const { config, bindings, db } = deps;
+  const nonces = new NonceBook(db);
+  const limited = async (channel: Channel, run: () => Promise<Reply>): Promise<Reply> => {
+    if (await overRate(db, channel.code, config.rateLimitPerSecond)) {
+      return { ...protocolError(429, '请求过于频繁，请稍后重试'), headers: { 'Retry-After': '1' } };
+    }
+    return run();
+  };
   const api = backendFor({
-      validationFail: async (c: Context) => badRequest(fieldErrors(c.validation.errors ?? [])),
-      bindCard: async (c: Context, channel: string) => {
-        const outcome = await bindings.bindCard(channel, c.request.requestBody as BindCardRequest);
-        return { status: 200, body: outcome };
-      },
-      bankCardList: async (c: Context, channel: string) => {
-        const cards = await bindings.listCards(channel, (c.request.requestBody as { user_id: string }).user_id);
-        return { status: 200, body: { code: 200, message: 'success', data: { cards } } };
-      },
-      sandboxSms: async (c: Context) => {
-        const messages = await deps.sandboxSms!.inbox(String(c.request.query.mobile));
-        return { status: 200, body: { messages } };
-      },
+    validationFail: async (c: Context) => badRequest(fieldErrors(c.validation.errors ?? [])),
+    bindCard: async (c: Context, channel: Channel) => limited(channel, async () => {
+      const outcome = await bindings.bindCard(channel, c.request.requestBody as BindCardRequest);
+      return { status: 200, body: outcome };
+    }),
+    bankCardList: async (c: Context, channel: Channel) => limited(channel, async () => {
+      const cards = await bindings.listCards(channel.code, (c.request.requestBody as { user_id: string }).user_id);
+      return { status: 200, body: { code: 200, message: 'success', data: { cards } } };
+    }),
+    sandboxSms: async (c: Context) => {
+      const messages = await deps.sandboxSms!.inbox(String(c.request.query.mobile));
+      return { status: 200, body: { messages } };
+    },
   });
   await api.init();
 
   return async (ctx) => {
+    const deadline = Date.now() + config.requestDeadlineMs;
     const req = { method: ctx.method, path: ctx.path, query: ctx.query as Record<string, string>, headers: ctx.headers as Record<string, string> };
     // The path decides 404 (route or channel) before the method decides 405.
     const operation = api.router.matchOperation(req) ?? METHODS.map((method) => api.router.matchOperation({ ...req, method })).find(Boolean);
     if (!operation) return protocolError(404);
-    let channel: string | undefined;
+    let channel: Channel | undefined;
     if (operation.tags?.includes('sandbox')) {
       if (!config.sandbox || !deps.sandboxSms) return protocolError(404);
     } else {
-      channel = channelOf(api.router.parseRequest(req, operation).params, ctx.query, config.channels);
+      channel = await channelOf(api.router.parseRequest(req, operation).params, ctx.query, deps.channels);
       if (!channel) return protocolError(404);
     }
     if (operation.method !== ctx.method.toLowerCase()) return protocolError(405);
-    ctx.state.channel = channel;
-    let body: unknown;
+    ctx.state.channel = channel?.code;
+    let raw: Buffer = Buffer.alloc(0);
     if (operation.requestBody) {
-      const raw = await readBody(ctx.req, config.bodyLimitBytes);
-      if (!Buffer.isBuffer(raw)) return raw;
-      const parsed = parseJson(ctx.get('content-type'), raw);
-      if ('status' in parsed) return parsed;
-      body = parsed.value;
+      const read = await readBody(ctx.req, config.bodyLimitBytes);
+      if (!Buffer.isBuffer(read)) return read;
+      raw = read;
     }
-    let reply: Reply;
-    try {
-      reply = await api.handleRequest({ ...req, body }, channel);
-    } catch (e) {
-      if (!(e instanceof RequestError)) throw e;
-      reply = badRequest([{ field: e.field, rule: e.rule, message: e.message }]);
-    }
-    if (config.validateResponses) {
-      const check = api.validateResponse(reply.body, operation, reply.status);
-      if (check.errors) {
-        deps.log.error({ operation: operation.operationId, errors: fieldErrors(check.errors) }, 'response does not match the document');
-        return protocolError(500);
-      }
-    }
+    if (!channel) return answer(api, deps, operation, req, raw, undefined);
+    const signed = verifySignature(ctx.method, ctx.req.url ?? ctx.url, ctx.headers, raw, channel);
+    if ('status' in signed) return signed;
+    const seen = await nonces.claim(channel.code, signed, deadline);
+    if (seen !== 'new') return seen;
+    const reply = await answer(api, deps, operation, req, raw, channel);
+    if (reply.status !== 500) await nonces.record(channel.code, signed.nonce, reply);
     return reply;
   };
+}
+
+async function answer(api: OpenAPIBackend, deps: ApiDeps, operation: Operation, req: Request, raw: Buffer, channel: Channel | undefined): Promise<Reply> {
+  let body: unknown;
+  if (operation.requestBody) {
+    const parsed = parseJson(String(req.headers['content-type'] ?? ''), raw);
+    if ('status' in parsed) return parsed;
+    body = parsed.value;
+  }
+  let reply: Reply;
+  try {
+    reply = await api.handleRequest({ ...req, body }, channel);
+  } catch (e) {
+    if (!(e instanceof RequestError)) throw e;
+    reply = badRequest([{ field: e.field, rule: e.rule, message: e.message }]);
+  }
+  if (deps.config.validateResponses) {
+    const check = api.validateResponse(reply.body, operation, reply.status);
+    if (check.errors) {
+      deps.log.error({ operation: operation.operationId, errors: fieldErrors(check.errors) }, 'response does not match the document');
+      return protocolError(500);
+    }
+  }
+  return reply;
 }
 
 export function requestId(): string {

@@ -3,15 +3,18 @@
 export interface Reply {
   status: number;
   body: { code: number; message: string; data?: unknown } | Record<string, unknown>;
+  headers?: Record<string, string>;
 }
 
 const MESSAGES: Record<number, string> = {
   400: '请求参数不合法',
+  401: '签名校验失败',
   404: '接口或渠道不存在',
   405: '请求方法不允许',
   408: '请求超时',
   413: '请求体过大（上限 64 KiB）',
   415: '请求体须为 application/json',
+  429: '请求过于频繁，请稍后重试',
   431: '请求头过大',
   500: '系统内部错误',
 };

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { Sequelize, type QueryInterface } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
 import * as m001 from './migrations/001-initial.ts';
+import * as m002 from './migrations/002-partners.ts';
 
 export function connect(url: string, poolMax = 10): Sequelize {
   return new Sequelize(url, {
@@ -12,7 +13,7 @@ export function connect(url: string, poolMax = 10): Sequelize {
 }
 
 // Migrations in order; each runs once and is recorded in SequelizeMeta.
-const MIGRATIONS = [{ name: '001-initial', ...m001 }];
+const MIGRATIONS = [{ name: '001-initial', ...m001 }, { name: '002-partners', ...m002 }];
 
 export function migrator(db: Sequelize): Umzug<QueryInterface> {
   return new Umzug({

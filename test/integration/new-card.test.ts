@@ -210,7 +210,8 @@ describe('new card (bind_card_src=1)', () => {
     });
 
     it('refuses a card type the channel does not allow', async () => {
-      const acme = await startService({ CHANNELS: 'ACME:1' });
+      const acme = await startService();
+      await acme.addChannel('ACME', [1]);
       try {
         const a = await acme.bind(seedNewCard(), 'ACME');
         expect(a.body.data.sub_code).to.equal('CARD_TYPE_NOT_ALLOWED');

@@ -108,7 +108,7 @@ describe('protocol errors: documented body, HTTP status = code, checked in order
   });
 
   it('the sandbox inbox exists only while the sandbox is on', async () => {
-    const prod = await startService({ SANDBOX: 'false', CHANNELS: 'ACME' }, {
+    const prod = await startService({ SANDBOX: 'false' }, {
       auth: { verify: async () => ({ approved: true }), sign: async () => ({ agreementNo: 'A' }) },
       sms: { send: async () => {} },
     });

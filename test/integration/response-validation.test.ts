@@ -8,6 +8,10 @@ import type { BindingService } from '../../src/domain/binding-service.ts';
 import { createApi } from '../../src/http/api.ts';
 import { createHttpServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/log.ts';
+import { Vault } from '../../src/domain/vault.ts';
+import { signedHeaders } from '../../src/sdk/sign.ts';
+import { ChannelStore } from '../../src/store/channel-store.ts';
+import { resetDb, testDb } from '../setup/database.ts';
 import { seedNewCard } from '../setup/service.ts';
 
 /** The API layer over a service that answers outside the document, to see what the response check does. */
@@ -16,20 +20,25 @@ async function serve(env: Record<string, string>) {
   const config = loadConfig(env);
   const log = createLogger('info', new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }));
   const broken = { bindCard: async () => ({ code: 200, message: 'success', data: { status: 'MAYBE' } }) } as unknown as BindingService;
-  const handle = await createApi({ config, log, bindings: broken });
+  const channels = new ChannelStore(testDb(), new Vault(config.dataKeys, config.dataKeyId, config.hashKey), config.sandbox);
+  const [code, secret] = config.sandbox ? ['DEMO', 'demo-secret'] : ['ACME', await channels.add('ACME')];
+  const handle = await createApi({ config, log, db: testDb(), channels, bindings: broken });
   const app = new Koa();
   app.use(async (ctx) => { const r = await handle(ctx); ctx.status = r.status; ctx.body = r.body; });
-  const server = createHttpServer(app).listen(0, '127.0.0.1');
+  const server = createHttpServer(app, config).listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${[...config.channels.keys()][0].toLowerCase()}channel/bindCard?r_c=${[...config.channels.keys()][0]}`;
+  const path = `/${code.toLowerCase()}channel/bindCard?r_c=${code}`;
   const post = async () => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(seedNewCard()) });
+    const body = JSON.stringify(seedNewCard());
+    const headers = { 'content-type': 'application/json', ...signedHeaders(code, secret, 'POST', path, body) };
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`, { method: 'POST', headers, body });
     return { status: res.status, body: await res.json() };
   };
   return { post, logs, close: () => server.close() };
 }
 
 describe('responses are checked against the document outside production', () => {
+  beforeEach(resetDb);
   it('turns an answer the document does not allow into a loud 500 in development and test', async () => {
     const s = await serve({ NODE_ENV: 'test' });
     try {
@@ -43,7 +52,7 @@ describe('responses are checked against the document outside production', () => 
 
   it('skips the check in production', async () => {
     const key = Buffer.alloc(32, 1).toString('base64');
-    const s = await serve({ NODE_ENV: 'production', CHANNELS: 'ACME', DATA_KEYS: `k1:${key}`, HASH_KEY: key });
+    const s = await serve({ NODE_ENV: 'production', DATA_KEYS: `k1:${key}`, HASH_KEY: key });
     try {
       expect((await s.post()).body.data.status).to.equal('MAYBE');
     } finally {

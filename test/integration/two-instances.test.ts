@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { expect } from 'chai';
 import { embeddedRun, poolMax, resetDb, testDatabaseUrl, testDb } from '../setup/database.ts';
+import { signedHeaders } from '../../src/sdk/sign.ts';
 import { seedNewCard } from '../setup/service.ts';
 
 /** Starts the real entry point as its own process and waits for the line that names its port. */
@@ -22,7 +23,10 @@ async function startProcess(): Promise<{ url: string; proc: ChildProcess }> {
 }
 
 const post = async (base: string, body: unknown) => {
-  const res = await fetch(`${base}/demochannel/bindCard?r_c=DEMO`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const path = '/demochannel/bindCard?r_c=DEMO';
+  const bytes = JSON.stringify(body);
+  const headers = { 'content-type': 'application/json', ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes) };
+  const res = await fetch(base + path, { method: 'POST', headers, body: bytes });
   return (await res.json()) as { code: number; data: { status?: string; card_id?: string } };
 };
 

@@ -6,6 +6,9 @@ import { loadConfig } from '../../src/config.ts';
 import { backendFor } from '../../src/http/api.ts';
 import { createHttpServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/log.ts';
+import { Vault } from '../../src/domain/vault.ts';
+import { signedHeaders } from '../../src/sdk/sign.ts';
+import { ChannelStore } from '../../src/store/channel-store.ts';
 import { testDb } from './database.ts';
 
 /** Business time the tests move forward instead of sleeping. */
@@ -46,6 +49,9 @@ export interface Service {
   url: string;
   clock: TestClock;
   logs: string[];
+  /** Adds a partner channel to the database and keeps its secret for signing. */
+  addChannel(code: string, cardTypes?: number[]): Promise<string>;
+  secrets: Map<string, string>;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>;
   bind(body: Record<string, unknown>, channel?: string): Promise<Answer>;
   list(userId: string, channel?: string): Promise<Answer>;
@@ -59,17 +65,29 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
   const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', ...env });
   const app = await createApp({ config, db: testDb(), log: createLogger(config.logLevel, sink), now: clock.now, ...deps });
-  const server = createHttpServer(app);
+  const server = createHttpServer(app, config);
+  const secrets = new Map([['DEMO', 'demo-secret']]);
+  const channelStore = new ChannelStore(testDb(), new Vault(config.dataKeys, config.dataKeyId, config.hashKey), config.sandbox);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  /** Sends a request; a partner operation is signed with its channel's secret unless the headers already say otherwise. */
   async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
     const started = performance.now();
+    const bytes = body === undefined ? '' : typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : JSON.stringify(body);
+    const code = /^\/[a-z0-9_]+channel\/.*[?&]r_c=([A-Z0-9_]+)/.exec(path)?.[1];
+    const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    const sign = code && !('x-signature' in lower) && !('x-unsigned' in lower);
+    delete lower['x-unsigned'];
     const res = await fetch(url + path, {
       method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body),
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(sign ? signedHeaders(code, secrets.get(code) ?? 'unknown-channel', method, path, bytes) : {}),
+        ...lower,
+      },
+      body: body === undefined ? undefined : bytes,
     });
     const text = await res.text();
     const a = { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers, ms: performance.now() - started };
@@ -78,7 +96,12 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
   }
 
   return {
-    url, clock, logs, request,
+    url, clock, logs, request, secrets,
+    addChannel: async (code, cardTypes) => {
+      const secret = await channelStore.add(code, cardTypes);
+      secrets.set(code, secret);
+      return secret;
+    },
     bind: (body, channel = 'DEMO') => request('POST', `/${channel.toLowerCase()}channel/bindCard?r_c=${channel}`, body),
     list: (userId, channel = 'DEMO') => request('POST', `/${channel.toLowerCase()}channel/bankCardList?r_c=${channel}`, { user_id: userId }),
     inbox: async (mobile) => (await request('GET', `/sandbox/sms?mobile=${mobile}`)).body.messages,

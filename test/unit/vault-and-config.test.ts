@@ -32,33 +32,32 @@ describe('config', () => {
     expect(() => loadConfig(env)).to.throw(ConfigError, text);
   };
 
-  it('turns the sandbox and the DEMO channel on outside production', () => {
+  it('turns the sandbox on outside production', () => {
     const c = loadConfig({});
     expect(c.sandbox).to.equal(true);
-    expect([...c.channels.keys()]).to.deep.equal(['DEMO']);
     expect(c.port).to.equal(8080);
+    expect(c.tls).to.equal(undefined);
   });
 
   it('refuses to start production with the sandbox on or without keys', () => {
-    const keys = { DATA_KEYS: `k1:${k(1).toString('base64')}`, HASH_KEY: k(2).toString('base64'), CHANNELS: 'ACME' };
+    const keys = { DATA_KEYS: `k1:${k(1).toString('base64')}`, HASH_KEY: k(2).toString('base64') };
     fails({ NODE_ENV: 'production', SANDBOX: 'true', ...keys }, 'SANDBOX');
-    fails({ NODE_ENV: 'production', CHANNELS: 'ACME' }, 'HASH_KEY');
-    fails({ NODE_ENV: 'production', CHANNELS: 'ACME', HASH_KEY: k(2).toString('base64') }, 'DATA_KEYS');
+    fails({ NODE_ENV: 'production' }, 'HASH_KEY');
+    fails({ NODE_ENV: 'production', HASH_KEY: k(2).toString('base64') }, 'DATA_KEYS');
     expect(loadConfig({ NODE_ENV: 'production', ...keys }).sandbox).to.equal(false);
   });
 
   it('names the setting that is wrong', () => {
     fails({ PORT: 'eighty' }, 'PORT');
     fails({ CODE_TTL_SECONDS: '5' }, 'CODE_TTL_SECONDS');
-    fails({ CHANNELS: 'acme' }, 'CHANNELS');
+    fails({ RATE_LIMIT_PER_SECOND: '0' }, 'RATE_LIMIT_PER_SECOND');
+    fails({ TLS_CERT_FILE: '/nonexistent.pem' }, 'TLS_KEY_FILE');
+    fails({ TLS_CERT_FILE: '/nonexistent.pem', TLS_KEY_FILE: '/nonexistent.key' }, 'TLS_CERT_FILE: cannot read');
     fails({ DATA_KEYS: 'k1:short' }, 'DATA_KEYS');
     fails({ DATA_KEYS: `k1:${k(1).toString('base64')}`, DATA_KEY_ID: 'k9' }, 'DATA_KEY_ID');
     fails({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
   });
 
-  it('reads per-channel card types', () => {
-    expect(loadConfig({ CHANNELS: 'ACME:0,FOO:0+1' }).channels.get('ACME')!.cardTypes).to.deep.equal([0]);
-  });
 });
 
 describe('provider deadline', () => {

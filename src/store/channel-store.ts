@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import type { Sequelize } from 'sequelize';
+import type { Vault } from '../domain/vault.ts';
+
+export interface Channel {
+  code: string;
+  cardTypes: number[];
+  secrets: string[];
+}
+
+export interface ChannelListing {
+  code: string;
+  card_types: number[];
+  status: string;
+  active_secrets: number;
+  created_at: Date;
+}
+
+/** The sandbox channel: on only while the sandbox is, with a published secret. */
+export const DEMO: Channel = { code: 'DEMO', cardTypes: [0, 1], secrets: ['demo-secret'] };
+
+/** Partner channels and their signing secrets (encrypted at rest), managed by `npm run channel`. */
+export class ChannelStore {
+  constructor(private readonly db: Sequelize, private readonly vault: Vault, private readonly sandbox: boolean) {}
+
+  /** An active channel with its active secrets, newest first. */
+  async find(code: string): Promise<Channel | undefined> {
+    if (code === DEMO.code) return this.sandbox ? DEMO : undefined;
+    const [rows] = await this.db.query(
+      `SELECT c.code, c.card_types, s.secret_enc, s.key_id FROM channels c
+         JOIN channel_secrets s ON s.channel = c.code AND s.retired_at IS NULL
+        WHERE c.code = :code AND c.status = 'ACTIVE' ORDER BY s.id DESC`,
+      { replacements: { code } },
+    ) as [{ code: string; card_types: number[]; secret_enc: string; key_id: string }[], unknown];
+    if (rows.length === 0) return undefined;
+    return { code, cardTypes: rows[0].card_types, secrets: rows.map((r) => this.vault.decrypt(r.secret_enc, r.key_id)) };
+  }
+
+  /** Adds a channel and returns its first secret (shown once, never stored in clear). */
+  async add(code: string, cardTypes: number[] = [0, 1]): Promise<string> {
+    if (!/^[A-Z0-9_]{2,32}$/.test(code) || code === DEMO.code) throw new Error(`channel code must be 2-32 of A-Z, 0-9, _ and not DEMO: "${code}"`);
+    return this.db.transaction(async (t) => {
+      await this.db.query('INSERT INTO channels (code, card_types, created_at) VALUES (:code, ARRAY[:types]::smallint[], now())',
+        { replacements: { code, types: cardTypes }, transaction: t });
+      return this.newSecret(code, t);
+    });
+  }
+
+  /** A new secret; the previous one stays valid until the next rotation, so partners can switch without a gap. */
+  async rotate(code: string): Promise<string> {
+    return this.db.transaction(async (t) => {
+      await this.mustExist(code, t);
+      await this.db.query(
+        `UPDATE channel_secrets SET retired_at = now() WHERE channel = :code AND retired_at IS NULL
+           AND id NOT IN (SELECT id FROM channel_secrets WHERE channel = :code AND retired_at IS NULL ORDER BY id DESC LIMIT 1)`,
+        { replacements: { code }, transaction: t });
+      return this.newSecret(code, t);
+    });
+  }
+
+  async disable(code: string): Promise<void> {
+    const [, meta] = await this.db.query("UPDATE channels SET status = 'DISABLED' WHERE code = :code", { replacements: { code } }) as [unknown, { rowCount: number }];
+    if (meta.rowCount === 0) throw new Error(`no channel "${code}"`);
+  }
+
+  async list(): Promise<ChannelListing[]> {
+    const [rows] = await this.db.query(
+      `SELECT c.code, c.card_types, c.status, c.created_at, count(s.id)::int AS active_secrets FROM channels c
+         LEFT JOIN channel_secrets s ON s.channel = c.code AND s.retired_at IS NULL
+        GROUP BY c.code ORDER BY c.code`);
+    return rows as ChannelListing[];
+  }
+
+  private async mustExist(code: string, t: import('sequelize').Transaction): Promise<void> {
+    const [rows] = await this.db.query('SELECT 1 FROM channels WHERE code = :code', { replacements: { code }, transaction: t });
+    if (rows.length === 0) throw new Error(`no channel "${code}"`);
+  }
+
+  private async newSecret(code: string, t: import('sequelize').Transaction): Promise<string> {
+    const secret = randomBytes(32).toString('base64url');
+    await this.db.query(
+      'INSERT INTO channel_secrets (channel, secret_enc, key_id, created_at) VALUES (:code, :enc, :keyId, now())',
+      { replacements: { code, enc: this.vault.encrypt(secret), keyId: this.vault.keyId }, transaction: t });
+    return secret;
+  }
+}
