@@ -2,8 +2,11 @@
 // first call (SMS sent), the code from the sandbox phone, confirmation, the card list, an existing-card confirmation.
 // usage: node --import tsx examples/bind-card.ts [http://127.0.0.1:8080]
 import { bankCardList, bindCard, client, sandboxSms, type BindCardRequest } from '../generated/sdk/src/index.ts';
+import { signRequests } from '../generated/sdk/src/sign.ts';
 
 client.setConfig({ baseUrl: process.argv[2] ?? 'http://127.0.0.1:8080' });
+// Every request is signed with the channel's secret (the sandbox DEMO channel's is published: demo-secret).
+client.interceptors.request.use(signRequests('DEMO', 'demo-secret'));
 const channel = { path: { channel: 'demo' }, query: { r_c: 'DEMO' } };
 
 const card: BindCardRequest = {

@@ -241,6 +241,50 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
+        /** @description 签名校验失败（缺少或格式错误的签名头、X-Channel 与 r_c 不一致、签名不符、时间戳超出 300 秒、nonce 重复）/ missing or malformed signing headers, X-Channel other than r_c, wrong signature, timestamp outside 300 s, nonce reused */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "code": 401,
+                 *       "message": "签名校验失败：X-Signature 不正确 / X-Signature does not match",
+                 *       "data": {
+                 *         "errors": [
+                 *           {
+                 *             "field": "header.X-Signature",
+                 *             "rule": "signature",
+                 *             "message": "X-Signature 不正确 / X-Signature does not match"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description 渠道请求频率超限，按 Retry-After 秒后重试 / the channel's request rate is exceeded; retry after Retry-After seconds */
+        TooManyRequests: {
+            headers: {
+                /**
+                 * @description 多少秒后重试 / seconds to wait
+                 * @example 1
+                 */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "code": 429,
+                 *       "message": "请求过于频繁，请稍后重试"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
         /** @description 路径或渠道不存在，或路径与 r_c 不一致 / unknown route or channel, or path and r_c disagree */
         NotFound: {
             headers: {
@@ -370,10 +414,12 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -436,10 +482,12 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
     };

@@ -21,6 +21,9 @@ await createClient({
 });
 
 mkdirSync('generated/sdk', { recursive: true });
+// The one hand-written piece of the SDK: request signing, shared with the server (src/sdk/sign.ts), plugged into the
+// generated client's request interceptor. Copied, not edited, so generated/ stays a pure output.
+writeFileSync('generated/sdk/src/sign.ts', `// Copied from src/sdk/sign.ts by \`make generate\`; do not edit.\n` + readFileSync('src/sdk/sign.ts', 'utf8'));
 const json = (file, value) => writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
 json('generated/sdk/package.json', {
   name: '@bindcard/sdk',
@@ -29,7 +32,10 @@ json('generated/sdk/package.json', {
   type: 'module',
   main: 'dist/index.js',
   types: 'dist/index.d.ts',
-  exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' } },
+  exports: {
+    '.': { types: './dist/index.d.ts', import: './dist/index.js' },
+    './sign': { types: './dist/sign.d.ts', import: './dist/sign.js' },
+  },
   files: ['dist', 'openapi.yaml'],
   scripts: { build: 'tsc -p .', prepack: 'tsc -p .' },
   license: 'UNLICENSED',
@@ -37,7 +43,7 @@ json('generated/sdk/package.json', {
 json('generated/sdk/tsconfig.json', {
   compilerOptions: {
     target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, declaration: true,
-    outDir: 'dist', rootDir: 'src', lib: ['ES2022', 'DOM'], skipLibCheck: true,
+    outDir: 'dist', rootDir: 'src', lib: ['ES2022', 'DOM'], types: ['node'], skipLibCheck: true,
   },
   include: ['src'],
 });

@@ -1,7 +1,26 @@
 // Dredd hooks: shape each documented response's request and the state it needs. Dredd sends every transaction of
 // an operation with the document's first example; these hooks turn it into the case that answers that status.
+const { createHash, createHmac, randomBytes } = require('node:crypto');
 const hooks = require('hooks');
 const pg = require('pg');
+
+// The channel Dredd calls as, and its secret: the sandbox's DEMO channel unless QA names another.
+const CHANNEL = process.env.DREDD_CHANNEL || 'DEMO';
+const SECRET = process.env.DREDD_CHANNEL_SECRET || 'demo-secret';
+
+/** Signs the request as it will be sent (see the partnerSignature scheme; the SDK's sign.ts does the same). */
+function signRequest(t, secret = SECRET) {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const nonce = randomBytes(16).toString('hex');
+  const body = t.request.body || '';
+  const canonical = [t.request.method, t.fullPath, timestamp, nonce, createHash('sha256').update(body).digest('hex')].join('\n');
+  Object.assign(t.request.headers, {
+    'X-Channel': CHANNEL,
+    'X-Timestamp': timestamp,
+    'X-Nonce': nonce,
+    'X-Signature': createHmac('sha256', secret).update(canonical).digest('hex'),
+  });
+}
 
 const base = () => process.env.BINDCARD_URL || process.env.DREDD_BASE_URL;
 const dbUrl = process.env.BINDCARD_DATABASE_URL;
@@ -20,7 +39,9 @@ async function sql(text) {
   try { await c.query(text); } finally { await c.end(); }
 }
 async function post(path, body) {
-  const res = await fetch(base() + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const t = { request: { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }, fullPath: path };
+  signRequest(t);
+  const res = await fetch(base() + path, { method: 'POST', headers: t.request.headers, body: t.request.body });
   return res.json();
 }
 
@@ -33,7 +54,20 @@ const breakTable = (table) => ({
   after: async () => { if (dbUrl) await sql(`ALTER TABLE ${table}_contract_off RENAME TO ${table}`); },
 });
 
+// A 429 is provoked by spending the channel's request budget for the next few seconds, and given back after.
+const exhaustRate = {
+  before: async (t) => {
+    if (!dbUrl) { t.skip = true; hooks.log(`skipped ${t.name}: no database to fill the rate counters of (set DREDD_DATABASE_URL)`); return; }
+    await sql(`INSERT INTO rate_counters (channel, window_start, count)
+      SELECT '${CHANNEL}', date_trunc('second', now()) + make_interval(secs => s), 1000000000 FROM generate_series(0, 10) s
+      ON CONFLICT (channel, window_start) DO UPDATE SET count = 1000000000`);
+  },
+  after: async () => { if (dbUrl) await sql(`DELETE FROM rate_counters WHERE channel = '${CHANNEL}'`); },
+};
+
 const protocolCases = (path) => ({
+  401: { before: () => {}, secret: 'not-the-secret' },
+  429: exhaustRate,
   400: { before: (t) => setBody(t, { ...JSON.parse(t.request.body), user_id: 'not a valid id!' }) },
   404: { before: (t) => setPath(t, path.replace('/demochannel/', '/nosuchchannel/').replace('r_c=DEMO', 'r_c=NOSUCH')) },
   405: { before: (t) => { t.request.method = 'PUT'; } },
@@ -83,6 +117,7 @@ hooks.beforeEach(async (t, done) => {
   try {
     if (!c) { t.fail = `no hook shapes ${t.name}: add one to test/contract/hooks.cjs`; return done(); }
     if (c.before) await c.before(t);
+    if (t.fullPath.includes('channel/')) signRequest(t, c.secret);
     done();
   } catch (e) { t.fail = `hook failed: ${e.message}`; done(); }
 });

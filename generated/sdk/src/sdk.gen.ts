@@ -35,6 +35,7 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  *
  */
 export const bindCard = <ThrowOnError extends boolean = false>(options: Options<BindCardData, ThrowOnError>): RequestResult<BindCardResponses, BindCardErrors, ThrowOnError> => (options.client ?? client).post<BindCardResponses, BindCardErrors, ThrowOnError>({
+    security: [{ name: 'X-Signature', type: 'apiKey' }],
     url: '/{channel}channel/bindCard',
     ...options,
     headers: {
@@ -51,6 +52,7 @@ export const bindCard = <ThrowOnError extends boolean = false>(options: Options<
  *
  */
 export const bankCardList = <ThrowOnError extends boolean = false>(options: Options<BankCardListData, ThrowOnError>): RequestResult<BankCardListResponses, BankCardListErrors, ThrowOnError> => (options.client ?? client).post<BankCardListResponses, BankCardListErrors, ThrowOnError>({
+    security: [{ name: 'X-Signature', type: 'apiKey' }],
     url: '/{channel}channel/bankCardList',
     ...options,
     headers: {

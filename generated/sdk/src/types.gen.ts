@@ -245,6 +245,10 @@ export type BindCardErrors = {
      */
     400: ErrorResponse;
     /**
+     * 签名校验失败（缺少或格式错误的签名头、X-Channel 与 r_c 不一致、签名不符、时间戳超出 300 秒、nonce 重复）/ missing or malformed signing headers, X-Channel other than r_c, wrong signature, timestamp outside 300 s, nonce reused
+     */
+    401: ErrorResponse;
+    /**
      * 路径或渠道不存在，或路径与 r_c 不一致 / unknown route or channel, or path and r_c disagree
      */
     404: ErrorResponse;
@@ -260,6 +264,10 @@ export type BindCardErrors = {
      * 请求体不是 JSON / the body is not JSON
      */
     415: ErrorResponse;
+    /**
+     * 渠道请求频率超限，按 Retry-After 秒后重试 / the channel's request rate is exceeded; retry after Retry-After seconds
+     */
+    429: ErrorResponse;
     /**
      * 内部错误，不含内部细节 / internal error, no internals
      */
@@ -300,6 +308,10 @@ export type BankCardListErrors = {
      */
     400: ErrorResponse;
     /**
+     * 签名校验失败（缺少或格式错误的签名头、X-Channel 与 r_c 不一致、签名不符、时间戳超出 300 秒、nonce 重复）/ missing or malformed signing headers, X-Channel other than r_c, wrong signature, timestamp outside 300 s, nonce reused
+     */
+    401: ErrorResponse;
+    /**
      * 路径或渠道不存在，或路径与 r_c 不一致 / unknown route or channel, or path and r_c disagree
      */
     404: ErrorResponse;
@@ -315,6 +327,10 @@ export type BankCardListErrors = {
      * 请求体不是 JSON / the body is not JSON
      */
     415: ErrorResponse;
+    /**
+     * 渠道请求频率超限，按 Retry-After 秒后重试 / the channel's request rate is exceeded; retry after Retry-After seconds
+     */
+    429: ErrorResponse;
     /**
      * 内部错误，不含内部细节 / internal error, no internals
      */

@@ -1,0 +1,44 @@
+// `npm run channel -- add CODE [--card-types 0,1] | rotate CODE | disable CODE | list`
+// Manages partner channels on DATABASE_URL. A new secret is printed once, here, and stored only encrypted.
+import { loadConfig } from '../config.ts';
+import { Vault } from '../domain/vault.ts';
+import { ChannelStore } from '../store/channel-store.ts';
+import { connect, migrate } from '../store/db.ts';
+
+const USAGE = 'usage: npm run channel -- add CODE [--card-types 0,1] | rotate CODE | disable CODE | list';
+
+async function run(args: string[], print: (line: string) => void): Promise<void> {
+  const config = loadConfig();
+  if (!config.databaseUrl) throw new Error('DATABASE_URL is not set: channels live in the service\'s PostgreSQL');
+  const db = connect(config.databaseUrl, 1);
+  try {
+    await migrate(db, config.databaseUrl);
+    const store = new ChannelStore(db, new Vault(config.dataKeys, config.dataKeyId, config.hashKey), false);
+    const [verb, code] = args;
+    if (verb === 'list') {
+      for (const c of await store.list()) print(`${c.code}\t${c.status}\tcard types ${c.card_types.join('+')}\t${c.active_secrets} active secret(s)`);
+      return;
+    }
+    if (!code) throw new Error(USAGE);
+    if (verb === 'add') {
+      const i = args.indexOf('--card-types');
+      const types = i > 0 ? args[i + 1].split(',').map(Number) : [0, 1];
+      if (types.length === 0 || types.some((t) => t !== 0 && t !== 1)) throw new Error('--card-types takes 0, 1 or 0,1');
+      print(`channel ${code} added. Its secret, shown this once:\n${await store.add(code, types)}`);
+    } else if (verb === 'rotate') {
+      print(`channel ${code}: new secret, shown this once (the previous one stays valid until the next rotation):\n${await store.rotate(code)}`);
+    } else if (verb === 'disable') {
+      await store.disable(code);
+      print(`channel ${code} disabled: its requests now answer 404`);
+    } else {
+      throw new Error(USAGE);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+run(process.argv.slice(2), (l) => console.log(l)).catch((e) => {
+  console.error(`channel: ${e instanceof Error ? e.message : e}`);
+  process.exit(2);
+});

@@ -1,0 +1,24 @@
+// `npm run rotate-keys`: re-encrypts every value not yet under DATA_KEY_ID, in small batches, each its own transaction.
+// Resumable after a crash (a row's key_id says where it stands); reads and writes go on meanwhile, since every row
+// names the key it is encrypted under and DATA_KEYS keeps the old keys until this is done.
+import { loadConfig } from '../config.ts';
+import { Vault } from '../domain/vault.ts';
+import { connect, migrate } from '../store/db.ts';
+import { rotateKeys } from '../store/key-rotation.ts';
+
+const config = loadConfig();
+if (!config.databaseUrl) {
+  console.error('rotate-keys: DATABASE_URL is not set');
+  process.exit(2);
+}
+const db = connect(config.databaseUrl, 1);
+await migrate(db, config.databaseUrl);
+const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
+const width = 30;
+await rotateKeys(db, vault, 500, (table, done, total) => {
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  process.stderr.write(`\r${table.padEnd(16)} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total}`);
+  if (done === total) process.stderr.write('\n');
+});
+console.log(`rotate-keys: every value is now under key ${vault.keyId}`);
+await db.close();
