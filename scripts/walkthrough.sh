@@ -5,7 +5,17 @@ set -euo pipefail
 BASE=${1:-http://127.0.0.1:8080}
 U="$BASE/demochannel/bindCard?r_c=DEMO"
 B='"user_id":"246964109149933","bank_card":"6222022005001212723","open_bank":"ICBC","user_name":"张三","id_number":"110108198802019650","user_mobile":"13420504517","bank_address":"北京市 市辖区","bank_card_type":0,"bind_card_src":1'
-post() { curl -sS -XPOST "$1" -H 'content-type: application/json' -d "$2"; }
+SECRET=${SECRET:-demo-secret}   # the sandbox DEMO channel's published secret
+# A signed POST: X-Signature = hex HMAC-SHA256(secret, METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nNONCE\nSHA256_HEX(BODY)).
+post() {
+  local path=${1#"$BASE"} ts nonce hash sig
+  ts=$(date +%s)
+  nonce=$(openssl rand -hex 16)
+  hash=$(printf '%s' "$2" | openssl dgst -sha256 -r | cut -d' ' -f1)
+  sig=$(printf 'POST\n%s\n%s\n%s\n%s' "$path" "$ts" "$nonce" "$hash" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
+  curl -sS -XPOST "$1" -H 'content-type: application/json' \
+    -H "X-Channel: DEMO" -H "X-Timestamp: $ts" -H "X-Nonce: $nonce" -H "X-Signature: $sig" --data-binary "$2"
+}
 expect() { echo "$2"; grep -q "$1" <<<"$2" || { echo "walkthrough: expected $1" >&2; exit 1; }; }
 
 echo "1. new card, first call: a code is sent (or the card is already bound)"
