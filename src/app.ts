@@ -36,15 +36,24 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   const handle = await createApi({ config, log, db, channels, bindings, sandboxSms });
 
   const app = new Koa();
+  // Overload is refused at once with 503 rather than queued past the partner's 2 s timeout.
+  let inflight = 0;
   app.use(async (ctx) => {
     const started = performance.now();
     const id = requestId();
     let reply: Reply;
-    try {
-      reply = await handle(ctx);
-    } catch (err) {
-      log.error({ err, req_id: id }, 'unexpected error');
-      reply = protocolError(500);
+    if (inflight >= config.maxInflight) {
+      reply = { ...protocolError(503), headers: { 'Retry-After': '1' } };
+    } else {
+      inflight++;
+      try {
+        reply = await handle(ctx);
+      } catch (err) {
+        log.error({ err, req_id: id }, 'unexpected error');
+        reply = protocolError(500);
+      } finally {
+        inflight--;
+      }
     }
     ctx.status = reply.status;
     ctx.body = reply.body;

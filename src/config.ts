@@ -10,6 +10,9 @@ export interface Config {
   dbPoolMax: number;
   sandbox: boolean;
   rateLimitPerSecond: number;
+  maxInflight: number;
+  purgeIntervalMs: number;
+  workers: number;
   tls: { cert: string; key: string } | undefined;
   requestTimeoutMs: number;
   headersTimeoutMs: number;
@@ -92,6 +95,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const sandbox = sandboxRaw === undefined || sandboxRaw === '' ? !production : ['1', 'true'].includes(sandboxRaw);
   if (production && sandbox) throw new ConfigError('SANDBOX cannot be on with NODE_ENV=production');
+  if (env.VALIDATE_RESPONSES && !['true', 'false'].includes(env.VALIDATE_RESPONSES)) throw new ConfigError('VALIDATE_RESPONSES must be true or false');
   const hashRaw = env.HASH_KEY ?? (production ? undefined : DEV_HASH_KEY);
   if (!hashRaw) throw new ConfigError('HASH_KEY is required in production (32 bytes, base64)');
   const { keys, active } = dataKeys(env, production);
@@ -107,13 +111,16 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 200),
     sandbox,
     rateLimitPerSecond: int(env, 'RATE_LIMIT_PER_SECOND', 200, 1, 1_000_000),
+    maxInflight: int(env, 'MAX_INFLIGHT', 64, 1, 100_000),
+    purgeIntervalMs: int(env, 'PURGE_INTERVAL_MS', 60_000, 0, 86_400_000),
+    workers: int(env, 'WORKERS', 1, 1, 64),
     tls: tls(env),
     requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 5000, 100, 120_000),
     headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 3000, 100, 120_000),
     dataKeys: keys,
     dataKeyId: active,
     hashKey: key('HASH_KEY', hashRaw),
-    validateResponses: !production,
+    validateResponses: env.VALIDATE_RESPONSES ? env.VALIDATE_RESPONSES === 'true' : !production,
     logLevel,
     requestDeadlineMs: int(env, 'REQUEST_DEADLINE_MS', 1800, 200, 10000),
     providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 1500, 50, 10000),

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -7,6 +8,8 @@ import { createLogger } from './log.ts';
 import { createHttpServer } from './http/server.ts';
 import { connect, migrate } from './store/db.ts';
 import { DataDirBusy, startEmbedded, type Embedded } from './store/embedded.ts';
+import { startHousekeeping } from './store/housekeeping.ts';
+import { recordSql } from './store/sql-recorder.ts';
 
 // pglite-socket multiplexes one PGlite session: a second connection's extended-protocol messages can interleave with
 // the first's ("unnamed prepared statement does not exist"), so the service keeps to one. +1 for the migration lock.
@@ -35,7 +38,9 @@ async function main(): Promise<void> {
     if (e instanceof ConfigError) fail(`configuration error: ${e.message}`);
     throw e;
   }
+  if (config.workers > 1 && cluster.isPrimary) return primary(config);
   const log = createLogger(config.logLevel);
+  if (process.env.BENCH_RECORD_SQL) recordSql(process.env.BENCH_RECORD_SQL);
   let store;
   try {
     store = await database(config);
@@ -46,11 +51,15 @@ async function main(): Promise<void> {
   const db = connect(store.url, store.pool);
   await migrate(db, store.url);
   const server = createHttpServer(await createApp({ config, db, log }), config);
+  const stopHousekeeping = startHousekeeping(db, log, config.purgeIntervalMs, () => new Date());
   server.listen(config.port, '0.0.0.0');
   await once(server, 'listening');
   const base = `${config.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  console.log(`bindcard listening on ${base} · database: ${store.label} · `
-    + (config.sandbox ? `sandbox on: channel DEMO, codes at ${base}/sandbox/sms?mobile=<mobile>` : 'sandbox off'));
+  if (!cluster.isWorker || cluster.worker?.id === 1) {
+    console.log(`bindcard listening on ${base} · database: ${store.label} · `
+      + (config.sandbox ? `sandbox on: channel DEMO, codes at ${base}/sandbox/sms?mobile=<mobile>` : 'sandbox off')
+      + (config.workers > 1 ? ` · ${config.workers} workers` : ''));
+  }
   log.info({ url: base, sandbox: config.sandbox, tls: Boolean(config.tls) }, 'started');
 
   let stopping = false;
@@ -59,12 +68,35 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     await new Promise((r) => { server.close(r); server.closeIdleConnections(); });
+    await stopHousekeeping();
     await db.close();
     await store.embedded?.stop();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/** WORKERS > 1: the primary runs the migrations once, then forks workers that share the port (node:cluster). */
+async function primary(config: Config): Promise<void> {
+  if (!config.databaseUrl) fail('WORKERS > 1 needs DATABASE_URL: the embedded database serves one process');
+  const db = connect(config.databaseUrl, 1);
+  await migrate(db, config.databaseUrl);
+  await db.close();
+  for (let i = 0; i < config.workers; i++) cluster.fork();
+  let stopping = false;
+  cluster.on('exit', (worker, code) => {
+    if (stopping) return;
+    console.error(`bindcard: worker ${worker.id} exited (${code}); starting another`);
+    cluster.fork();
+  });
+  const stop = () => {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    Promise.all(Object.values(cluster.workers ?? {}).map((w) => w && once(w, 'exit'))).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 main().catch((e) => {

@@ -17,6 +17,7 @@ const MESSAGES: Record<number, string> = {
   429: '请求过于频繁，请稍后重试',
   431: '请求头过大',
   500: '系统内部错误',
+  503: '服务繁忙，请稍后重试',
 };
 
 export interface FieldError { field: string; rule: string; message: string }

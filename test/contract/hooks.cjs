@@ -65,7 +65,21 @@ const exhaustRate = {
   after: async () => { if (dbUrl) await sql(`DELETE FROM rate_counters WHERE channel = '${CHANNEL}'`); },
 };
 
+// A 503 is provoked by keeping the service's one request slot (the contract run starts it with MAX_INFLIGHT=1)
+// busy: a new card ending 0002 makes the sandbox gateway take 3 s the first time, so its call holds the slot ~1.5 s.
+let slow;
+const overload = {
+  before: async () => {
+    const card = '622202' + String(Math.floor(Math.random() * 1e9)).padStart(9, '0') + '0002';
+    slow = post('/demochannel/bindCard?r_c=DEMO', { user_id: 'contract-slow', bank_card: card, open_bank: 'ICBC', user_name: '张三',
+      id_number: '110108198802019650', user_mobile: '13420504517', bind_card_src: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+  },
+  after: async () => { await slow; },
+};
+
 const protocolCases = (path) => ({
+  503: overload,
   401: { before: () => {}, secret: 'not-the-secret' },
   429: exhaustRate,
   400: { before: (t) => setBody(t, { ...JSON.parse(t.request.body), user_id: 'not a valid id!' }) },
@@ -104,6 +118,7 @@ const CASES = {
     404: { before: (t) => setPath(t, '/sandbox/nothing?mobile=13420504517') },
     405: { before: (t) => { t.request.method = 'POST'; } },
     500: breakTable('sandbox_sms'),
+    503: overload,
   },
 };
 

@@ -6,6 +6,8 @@ import { runCommand, withService } from '../../scripts/with-service.mjs';
 const dredd = (url, dbUrl) => runCommand('npx', ['dredd', 'openapi/openapi.yaml', url, '--hookfiles=test/contract/hooks.cjs', '--loglevel=warning'],
   { BINDCARD_URL: url, ...(dbUrl ? { BINDCARD_DATABASE_URL: dbUrl } : {}) });
 
+// One request at a time, so the 503 case can fill the service (Dredd itself sends one at a time).
+process.env.MAX_INFLIGHT = process.env.MAX_INFLIGHT ?? '1';
 const started = performance.now();
 const code = process.env.DREDD_BASE_URL
   ? await dredd(process.env.DREDD_BASE_URL, process.env.DREDD_DATABASE_URL)

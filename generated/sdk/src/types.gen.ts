@@ -272,6 +272,10 @@ export type BindCardErrors = {
      * 内部错误，不含内部细节 / internal error, no internals
      */
     500: ErrorResponse;
+    /**
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once instead of queued, retry after Retry-After seconds
+     */
+    503: ErrorResponse;
 };
 
 export type BindCardError = BindCardErrors[keyof BindCardErrors];
@@ -335,6 +339,10 @@ export type BankCardListErrors = {
      * 内部错误，不含内部细节 / internal error, no internals
      */
     500: ErrorResponse;
+    /**
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once instead of queued, retry after Retry-After seconds
+     */
+    503: ErrorResponse;
 };
 
 export type BankCardListError = BankCardListErrors[keyof BankCardListErrors];
@@ -377,6 +385,10 @@ export type SandboxSmsErrors = {
      * 内部错误，不含内部细节 / internal error, no internals
      */
     500: ErrorResponse;
+    /**
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once instead of queued, retry after Retry-After seconds
+     */
+    503: ErrorResponse;
 };
 
 export type SandboxSmsError = SandboxSmsErrors[keyof SandboxSmsErrors];

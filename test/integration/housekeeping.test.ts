@@ -1,0 +1,53 @@
+import { expect } from 'chai';
+import { purgeExpired } from '../../src/store/housekeeping.ts';
+import { resetDb, testDb } from '../setup/database.ts';
+import { seedNewCard, startService } from '../setup/service.ts';
+
+const count = async (table: string) => {
+  const [[row]] = await testDb().query(`SELECT count(*)::int AS n FROM ${table}`) as [{ n: number }[], unknown];
+  return row.n;
+};
+
+describe('housekeeping and overload', () => {
+  beforeEach(resetDb);
+
+  it('purges expired nonces, counters, codes and SMS records in small batches, and keeps what rules still read', async () => {
+    const db = testDb();
+    await db.query(`INSERT INTO nonces (channel, nonce, signature, created_at)
+      SELECT 'DEMO', 'old-' || g, 's', now() - interval '1 hour' FROM generate_series(1, 25) g`);
+    await db.query("INSERT INTO nonces (channel, nonce, signature, created_at) VALUES ('DEMO', 'fresh-nonce-000001', 's', now())");
+    await db.query(`INSERT INTO sms_sends (mobile_hash, card_hash, sent_at)
+      SELECT 'm', 'c', now() - interval '26 hours' FROM generate_series(1, 7) UNION ALL SELECT 'm', 'c', now() - interval '23 hours'`);
+    await db.query(`INSERT INTO rate_counters (channel, window_start, count) VALUES ('DEMO', now() - interval '1 hour', 5), ('DEMO', now(), 1)`);
+    const svc = await startService();
+    try {
+      await svc.bind(seedNewCard());
+    } finally {
+      await svc.stop();
+    }
+    await db.query("UPDATE verifications SET updated_at = now() - interval '26 hours'");
+    const gone = await purgeExpired(db, new Date(), 10);
+    expect(gone).to.deep.equal({ nonces: 25, rate_counters: 1, verifications: 1, sms_sends: 7, sandbox_sms: 0 });
+    expect(await count('nonces')).to.equal(2); // the fresh one and the bind's own
+    expect(await count('sms_sends')).to.equal(2);
+    expect(await count('rate_counters')).to.be.greaterThan(0);
+  });
+
+  it('refuses requests past MAX_INFLIGHT at once with 503 and Retry-After', async () => {
+    const svc = await startService({ MAX_INFLIGHT: '1' });
+    try {
+      const slowCard = seedNewCard({ bank_card: '6222020000000090002' });
+      const slow = svc.bind(slowCard);
+      await new Promise((r) => setTimeout(r, 200));
+      const shed = await svc.list('u');
+      expect(shed.status).to.equal(503);
+      expect(shed.headers.get('retry-after')).to.equal('1');
+      expect(shed.body).to.deep.equal({ code: 503, message: '服务繁忙，请稍后重试' });
+      expect(shed.ms).to.be.below(500);
+      expect((await slow).body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
+      expect((await svc.list('u')).status).to.equal(200);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
