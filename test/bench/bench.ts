@@ -1,0 +1,332 @@
+// `npm run bench [-- --runs 3 --duration 10 --connections 32 --scale [N]]`
+// Starts the service on a fresh PostgreSQL database (production settings, sandbox providers), loads it from a separate
+// process with autocannon, and prints per scenario requests/s, p50/p90/p99/max, non-2xx and errors, each against the
+// ceilings that bound it on this machine: the database (the scenario's exact SQL replayed by bare `pg` clients at the
+// same concurrency) and the framework (bare Koa answering the same JSON). Medians of --runs runs. Then: fixed arrival
+// rates (half and twice the maximum), WORKERS=2, housekeeping under a backlog, and with --scale the same scenarios over
+// N bulk-loaded cards, with the hot queries' plans. Results: bench-results/<time>.json and .svg.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.ts';
+import { Vault } from '../../src/domain/vault.ts';
+import { signedHeaders } from '../../src/sdk/sign.ts';
+import { connect, migrate } from '../../src/store/db.ts';
+import { identity } from './identities.ts';
+import { seedBindings } from './seed.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string, def: number) => {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = Number(argv[i + 1]);
+  return Number.isFinite(v) && !argv[i + 1]?.startsWith('--') ? v : def;
+};
+const RUNS = flag('runs', 3);
+const DURATION = flag('duration', 10);
+const CONNECTIONS = flag('connections', 32);
+const SCALE = argv.includes('--scale') ? flag('scale', 1_000_000) : 0;
+const OVERLOAD_SECONDS = flag('overload-seconds', 30);
+const SEED = 5000; // bound users every scenario draws from
+const SCENARIOS = ['existing', 'newCardFlow', 'replay', 'list', 'mix'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const config = loadConfig({});
+const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
+
+// ---- progress on stderr
+let step = 0;
+let steps = 1;
+function progress(label: string): void {
+  step++;
+  const w = 30;
+  const filled = Math.min(w, Math.round((step / steps) * w));
+  process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(w - filled)}] ${step}/${steps} ${label.padEnd(48).slice(0, 48)}`);
+}
+
+// ---- processes
+async function waitForLine(proc: ChildProcess, pattern: RegExp): Promise<string> {
+  for await (const line of createInterface({ input: proc.stdout! })) {
+    const m = pattern.exec(line);
+    if (m) { proc.stdout!.resume(); return m[1]; }
+  }
+  throw new Error('process exited before it was ready');
+}
+
+async function startService(dbUrl: string, env: Record<string, string> = {}): Promise<{ url: string; stop: () => Promise<void> }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, DATABASE_URL: dbUrl, PORT: '0', NODE_ENV: 'development', VALIDATE_RESPONSES: 'false', LOG_LEVEL: 'warn',
+      RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await waitForLine(proc, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  return { url, stop: async () => { proc.kill('SIGTERM'); if (proc.exitCode === null) await once(proc, 'exit'); } };
+}
+
+interface Load { rps: number; p50: number; p90: number; p99: number; max: number; non2xx: number; errors: number; timeouts: number; total: number; statusCodes: Record<string, { count: number }> }
+let fresh = 100_000_000;
+async function load(url: string, scenario: string, o: { connections?: number; duration?: number; rate?: number } = {}): Promise<Load> {
+  const duration = o.duration ?? DURATION;
+  const spec = { url, scenario, connections: o.connections ?? CONNECTIONS, duration, rate: o.rate, seeded: [0, SEED], fresh };
+  fresh += 1_000_000;
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'test/bench/load.ts', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  await once(proc, 'exit');
+  return JSON.parse(out) as Load;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+function medianLoad(runs: Load[]): Load {
+  const keys = ['rps', 'p50', 'p90', 'p99', 'max', 'non2xx', 'errors', 'timeouts', 'total'] as const;
+  return { ...runs[0], ...Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) } as Load;
+}
+
+// ---- the database ceiling: a scenario's recorded statements, replayed by bare pg clients
+interface Stmt { text: string; values?: unknown[] }
+
+async function recordScenarioSql(dbUrl: string): Promise<Record<string, Stmt[][]>> {
+  const file = join(tmpdir(), `bindcard-sql-${randomBytes(4).toString('hex')}.jsonl`);
+  writeFileSync(file, '');
+  const svc = await startService(dbUrl, { BENCH_RECORD_SQL: file });
+  const marks: [string, number][] = [];
+  const mark = (name: string) => marks.push([name, readFileSync(file, 'utf8').split('\n').length - 1]);
+  const post = async (path: string, body: object) => {
+    const bytes = JSON.stringify(body);
+    const res = await fetch(svc.url + path, { method: 'POST', body: bytes, headers: { 'content-type': 'application/json', ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes) } });
+    return res.json();
+  };
+  const BIND = '/demochannel/bindCard?r_c=DEMO';
+  const w = identity(7);
+  const n = identity(fresh++);
+  const steps: [string, () => Promise<unknown>][] = [
+    ['existing', () => post(BIND, { user_id: w.user_id, bank_card: w.bank_card, open_bank: 'ICBC', bind_card_src: 2 })],
+    ['replay', () => post(BIND, { ...w, verify_code: '123456' })],
+    ['list', () => post('/demochannel/bankCardList?r_c=DEMO', { user_id: w.user_id })],
+    ['newFirst', () => post(BIND, n)],
+    ['newSms', () => fetch(`${svc.url}/sandbox/sms?mobile=${n.user_mobile}`).then((r) => r.json())],
+    ['newConfirm', async () => {
+      const inbox = await (await fetch(`${svc.url}/sandbox/sms?mobile=${n.user_mobile}`)).json() as { messages: { code: string }[] };
+      mark('skip');
+      return post(BIND, { ...n, verify_code: inbox.messages[0].code });
+    }],
+  ];
+  for (const [name, run] of steps) { mark(name); await run(); }
+  mark('end');
+  await svc.stop();
+  const lines = readFileSync(file, 'utf8').split('\n');
+  rmSync(file);
+  const seg: Record<string, Stmt[]> = {};
+  for (let i = 0; i < marks.length - 1; i++) seg[marks[i][0]] = lines.slice(marks[i][1], marks[i + 1][1]).filter(Boolean).map((l) => JSON.parse(l));
+  return {
+    existing: [seg.existing], replay: [seg.replay], list: [seg.list],
+    newCardFlow: [[...seg.newFirst, ...seg.newSms, ...seg.newConfirm]],
+    // the mix's parts with its weights (list 4, existing 3, replay 2, new first call 1)
+    mix: [seg.list, seg.list, seg.list, seg.list, seg.existing, seg.existing, seg.existing, seg.replay, seg.replay, seg.newFirst],
+  };
+}
+
+async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number, seconds: number): Promise<number> {
+  const clients = await Promise.all(Array.from({ length: connections }, async () => { const c = new pg.Client({ connectionString: dbUrl }); await c.connect(); return c; }));
+  const until = Date.now() + seconds * 1000;
+  let done = 0;
+  await Promise.all(clients.map(async (c) => {
+    while (Date.now() < until) {
+      const seq = variants[Math.floor(Math.random() * variants.length)];
+      try {
+        for (const s of seq) await c.query(s.text, s.values);
+      } catch {
+        await c.query('ROLLBACK').catch(() => {});
+      }
+      done++;
+    }
+  }));
+  await Promise.all(clients.map((c) => c.end()));
+  return done / seconds;
+}
+
+async function frameworkCeiling(): Promise<Load> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'test/bench/bare-koa.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await waitForLine(proc, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const runs: Load[] = [];
+  for (let r = 0; r < RUNS; r++) { progress(`framework ceiling run ${r + 1}`); runs.push(await load(url, 'list')); }
+  proc.kill('SIGTERM');
+  await once(proc, 'exit');
+  return medianLoad(runs);
+}
+
+// ---- one pass of every scenario with its database ceiling
+type Pass = Record<Scenario, { load: Load; dbCeiling: number; ratio: number }>;
+async function scenarioPass(dbUrl: string, url: string, sql: Record<string, Stmt[][]>, label: string): Promise<Pass> {
+  const out = {} as Pass;
+  for (const s of SCENARIOS) {
+    const runs: Load[] = [];
+    const ceilings: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      progress(`${label} ${s} run ${r + 1}`);
+      runs.push(await load(url, s));
+      progress(`${label} ${s} db ceiling ${r + 1}`);
+      // the flow's ceiling counts whole flows; autocannon counts its three requests
+      ceilings.push((await dbCeiling(dbUrl, sql[s], CONNECTIONS, DURATION)) * (s === 'newCardFlow' ? 3 : 1));
+    }
+    const l = medianLoad(runs);
+    const c = median(ceilings);
+    out[s] = { load: l, dbCeiling: c, ratio: l.rps / c };
+  }
+  return out;
+}
+
+async function explainHot(dbUrl: string, sql: Record<string, Stmt[][]>): Promise<Record<string, string>> {
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  const plans: Record<string, string> = {};
+  try {
+    const seen = new Set<string>();
+    for (const seq of [...sql.existing, ...sql.list, ...sql.replay]) {
+      for (const s of seq) {
+        if (!/^\s*(SELECT|UPDATE|INSERT)/i.test(s.text) || seen.has(s.text) || /pg_advisory/.test(s.text)) continue;
+        seen.add(s.text);
+        await c.query('BEGIN');
+        const r = await c.query(`EXPLAIN ANALYZE ${s.text}`, s.values).catch((e: Error) => ({ rows: [{ 'QUERY PLAN': `(${e.message})` }] }));
+        await c.query('ROLLBACK');
+        plans[s.text.replace(/\s+/g, ' ').slice(0, 160)] = r.rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
+      }
+    }
+  } finally {
+    await c.end();
+  }
+  return plans;
+}
+
+function fmt(l: Load): string {
+  return `${l.rps.toFixed(0).padStart(6)} req/s  p50 ${String(l.p50).padStart(4)}  p90 ${String(l.p90).padStart(4)}  p99 ${String(l.p99).padStart(4)}  max ${String(l.max).padStart(5)} ms  non2xx ${l.non2xx}  errors ${l.errors}`;
+}
+
+function svgChart(pass: Pass, title: string): string {
+  const rows = SCENARIOS.map((s) => [s, pass[s].load] as const);
+  const maxMs = Math.max(...rows.map(([, l]) => l.p99), 1);
+  const bar = (x: number, y: number, w: number, color: string) => `<rect x="${x}" y="${y}" width="${Math.max(1, w).toFixed(1)}" height="10" fill="${color}"/>`;
+  const body = rows.map(([s, l], i) => {
+    const y = 40 + i * 50;
+    const scale = (ms: number) => (ms / maxMs) * 480;
+    return `<text x="10" y="${y + 10}" font-size="12">${s}</text>`
+      + bar(120, y, scale(l.p50), '#4c9') + bar(120, y + 12, scale(l.p90), '#fb4') + bar(120, y + 24, scale(l.p99), '#e55')
+      + `<text x="${130 + scale(l.p99)}" y="${y + 34}" font-size="10">p50 ${l.p50} / p90 ${l.p90} / p99 ${l.p99} ms · ${l.rps.toFixed(0)} req/s</text>`;
+  }).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="820" height="${60 + rows.length * 50}" font-family="sans-serif">`
+    + `<text x="10" y="20" font-size="14">${title}: latency (green p50, yellow p90, red p99)</text>${body}</svg>`;
+}
+
+// ---- the run
+async function main(): Promise<void> {
+  const started = Date.now();
+  const dbName = `bindcard_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const u = new URL(adminUrl);
+  u.pathname = `/${dbName}`;
+  const dbUrl = u.toString();
+  steps = 1 + RUNS * (SCENARIOS.length * 2 * (SCALE ? 2 : 1) + 2) + 6 + (SCALE ? 1 : 0);
+  const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS };
+  try {
+    const db = connect(dbUrl, 1);
+    await migrate(db, dbUrl);
+    await db.close();
+    progress(`seeding ${SEED} bound users`);
+    await seedBindings(dbUrl, vault, 0, SEED, () => {});
+    const sql = await recordScenarioSql(dbUrl);
+
+    const framework = await frameworkCeiling();
+    results.frameworkCeiling = framework;
+    const svc = await startService(dbUrl);
+    const empty = await scenarioPass(dbUrl, svc.url, sql, 'empty');
+    results.empty = empty;
+
+    // fixed arrival rates around the measured maximum of the mix
+    const max = empty.mix.load.rps;
+    progress('half the maximum, fixed rate');
+    const half = await load(svc.url, 'mix', { rate: Math.round(max / 2), connections: 64 });
+    progress(`twice the maximum for ${OVERLOAD_SECONDS} s`);
+    const over = await load(svc.url, 'mix', { rate: Math.round(max * 2), connections: 256, duration: OVERLOAD_SECONDS });
+    progress('recovery at half the maximum');
+    const recovery = await load(svc.url, 'mix', { rate: Math.round(max / 2), connections: 64, duration: 10 });
+    results.fixedRate = { maxRps: max, half, over, recovery };
+    await svc.stop();
+
+    progress('WORKERS=2');
+    const two = await startService(dbUrl, { WORKERS: '2' });
+    const workerRuns: Load[] = [];
+    for (let r = 0; r < RUNS; r++) workerRuns.push(await load(two.url, 'mix'));
+    await two.stop();
+    results.workers = { one: empty.mix.load, two: medianLoad(workerRuns), gain: medianLoad(workerRuns).rps / empty.mix.load.rps };
+
+    progress('housekeeping under a backlog of 300,000 expired nonces');
+    const c = new pg.Client({ connectionString: dbUrl });
+    await c.connect();
+    await c.query(`INSERT INTO nonces (channel, nonce, signature, created_at)
+      SELECT 'DEMO', 'expired-' || g, 's', now() - interval '1 hour' FROM generate_series(1, 300000) g`);
+    const purging = await startService(dbUrl, { PURGE_INTERVAL_MS: '1000' });
+    const during = await load(purging.url, 'list');
+    await purging.stop();
+    const [{ n: left }] = (await c.query("SELECT count(*)::int AS n FROM nonces WHERE nonce LIKE 'expired-%'")).rows;
+    await c.end();
+    results.housekeeping = { without: empty.list.load, during, expiredLeft: left };
+
+    if (SCALE) {
+      progress(`bulk-loading ${SCALE.toLocaleString()} cards and bindings`);
+      process.stderr.write('\n');
+      await seedBindings(dbUrl, vault, 10_000_000, SCALE, (done) => {
+        const w = 30;
+        const f = Math.round((done / SCALE) * w);
+        process.stderr.write(`\r  load [${'#'.repeat(f)}${'-'.repeat(w - f)}] ${done.toLocaleString()}/${SCALE.toLocaleString()}`);
+      });
+      process.stderr.write('\n');
+      const big = await startService(dbUrl);
+      const scaled = await scenarioPass(dbUrl, big.url, sql, `${SCALE} cards`);
+      await big.stop();
+      results.scaled = { cards: SCALE, pass: scaled, vsEmpty: Object.fromEntries(SCENARIOS.map((s) => [s, scaled[s].load.rps / empty[s].load.rps])) };
+      results.plans = await explainHot(dbUrl, sql);
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+  }
+  process.stderr.write('\n');
+
+  // ---- report
+  const empty = results.empty as Pass;
+  const fw = results.frameworkCeiling as Load;
+  const lines = [`bindcard benchmark · ${RUNS} runs of ${DURATION} s, ${CONNECTIONS} connections, medians · framework ceiling (bare Koa): ${fw.rps.toFixed(0)} req/s`];
+  lines.push('scenario        throughput and latency                                                   db ceiling   ratio');
+  for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(empty[s].load)}  ${empty[s].dbCeiling.toFixed(0).padStart(8)}   ${empty[s].ratio.toFixed(2)}`);
+  const fr = results.fixedRate as { maxRps: number; half: Load; over: Load; recovery: Load };
+  lines.push(`fixed rate ${Math.round(fr.maxRps / 2)} req/s (half the mix maximum):  ${fmt(fr.half)}`);
+  const shed = fr.over.statusCodes?.['503']?.count ?? 0;
+  lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice):  ${fmt(fr.over)}  (503 shed: ${shed})`);
+  lines.push(`recovery at half the maximum right after:  ${fmt(fr.recovery)}`);
+  const wk = results.workers as { two: Load; gain: number };
+  lines.push(`WORKERS=2 mix:  ${fmt(wk.two)}  (gain ×${wk.gain.toFixed(2)} over one)`);
+  const hk = results.housekeeping as { during: Load; without: Load; expiredLeft: number };
+  lines.push(`list during purge of 300,000 expired nonces:  ${fmt(hk.during)}  (left after ${DURATION} s: ${hk.expiredLeft}; without purge p99 ${hk.without.p99} ms)`);
+  if (results.scaled) {
+    const sc = results.scaled as { cards: number; pass: Pass; vsEmpty: Record<string, number> };
+    lines.push(`with ${sc.cards.toLocaleString()} cards:`);
+    for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(sc.pass[s].load)}  vs empty ${sc.vsEmpty[s].toFixed(2)}`);
+  }
+  lines.push(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(lines.join('\n'));
+
+  mkdirSync('bench-results', { recursive: true });
+  const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
+  writeFileSync(`bench-results/${stamp}.json`, JSON.stringify(results, null, 2));
+  writeFileSync(`bench-results/${stamp}.svg`, svgChart(empty, `bindcard ${stamp}`));
+  console.log(`results: bench-results/${stamp}.json, bench-results/${stamp}.svg`);
+}
+
+await main();
