@@ -12,7 +12,7 @@ import type { BindingService, BindCardRequest } from '../domain/binding-service.
 import { RequestError } from '../domain/outcomes.ts';
 import type { SandboxSmsSender } from '../providers/sandbox-providers.ts';
 import type { Channel, ChannelStore } from '../store/channel-store.ts';
-import { NonceBook, overRate, verifySignature } from './partner-auth.ts';
+import { NonceBook, verifySignature } from './partner-auth.ts';
 import { parseJson, readBody } from './body.ts';
 import { badRequest, protocolError, type FieldError, type Reply } from './replies.ts';
 
@@ -74,19 +74,16 @@ async function channelOf(params: Record<string, unknown>, query: Record<string, 
 export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Promise<Reply>> {
   const { config, bindings, db } = deps;
   const nonces = new NonceBook(db);
-  const limited = async (channel: Channel, run: () => Promise<Reply>): Promise<Reply> => {
-    if (await overRate(db, channel.code, config.rateLimitPerSecond)) {
-      return { ...protocolError(429, '请求过于频繁，请稍后重试'), headers: { 'Retry-After': '1' } };
-    }
-    return run();
-  };
+  // The request was counted when its nonce was claimed; a 429 is answered only once it has passed validation.
+  const limited = async (overRate: boolean, run: () => Promise<Reply>): Promise<Reply> =>
+    overRate ? { ...protocolError(429, '请求过于频繁，请稍后重试'), headers: { 'Retry-After': '1' } } : run();
   const api = backendFor({
     validationFail: async (c: Context) => badRequest(fieldErrors(c.validation.errors ?? [])),
-    bindCard: async (c: Context, channel: Channel) => limited(channel, async () => {
+    bindCard: async (c: Context, channel: Channel, overRate: boolean) => limited(overRate, async () => {
       const outcome = await bindings.bindCard(channel, c.request.requestBody as BindCardRequest);
       return { status: 200, body: outcome };
     }),
-    bankCardList: async (c: Context, channel: Channel) => limited(channel, async () => {
+    bankCardList: async (c: Context, channel: Channel, overRate: boolean) => limited(overRate, async () => {
       const cards = await bindings.listCards(channel.code, (c.request.requestBody as { user_id: string }).user_id);
       return { status: 200, body: { code: 200, message: 'success', data: { cards } } };
     }),
@@ -120,18 +117,19 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
       if (!Buffer.isBuffer(read)) return read;
       raw = read;
     }
-    if (!channel) return answer(api, deps, operation, req, raw, undefined);
+    if (!channel) return answer(api, deps, operation, req, raw, undefined, false);
     const signed = verifySignature(ctx.method, ctx.req.url ?? ctx.url, ctx.headers, raw, channel);
     if ('status' in signed) return signed;
-    const seen = await nonces.claim(channel.code, signed, deadline);
-    if (seen !== 'new') return seen;
-    const reply = await answer(api, deps, operation, req, raw, channel);
+    const seen = await nonces.claim(channel.code, signed, deadline, config.rateLimitPerSecond);
+    if (!('fresh' in seen)) return seen;
+    const reply = await answer(api, deps, operation, req, raw, channel, seen.overRate);
     if (reply.status !== 500) await nonces.record(channel.code, signed.nonce, reply);
     return reply;
   };
 }
 
-async function answer(api: OpenAPIBackend, deps: ApiDeps, operation: Operation, req: Request, raw: Buffer, channel: Channel | undefined): Promise<Reply> {
+async function answer(api: OpenAPIBackend, deps: ApiDeps, operation: Operation, req: Request, raw: Buffer,
+  channel: Channel | undefined, overRate: boolean): Promise<Reply> {
   let body: unknown;
   if (operation.requestBody) {
     const parsed = parseJson(String(req.headers['content-type'] ?? ''), raw);
@@ -140,7 +138,7 @@ async function answer(api: OpenAPIBackend, deps: ApiDeps, operation: Operation, 
   }
   let reply: Reply;
   try {
-    reply = await api.handleRequest({ ...req, body }, channel);
+    reply = await api.handleRequest({ ...req, body }, channel, overRate);
   } catch (e) {
     if (!(e instanceof RequestError)) throw e;
     reply = badRequest([{ field: e.field, rule: e.rule, message: e.message }]);

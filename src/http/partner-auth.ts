@@ -7,6 +7,7 @@ import type { Channel } from '../store/channel-store.ts';
 import { protocolError, type Reply } from './replies.ts';
 
 const WINDOW_SECONDS = 300;
+const RATE_SLOTS = 16;
 
 function unauthorized(field: string, rule: string, message: string): Reply {
   return protocolError(401, `签名校验失败：${message}`, [{ field, rule, message }]);
@@ -53,20 +54,34 @@ export function verifySignature(method: string, url: string, headers: IncomingHt
 export class NonceBook {
   constructor(private readonly db: Sequelize) {}
 
-  async claim(channel: string, s: Signed, deadline: number): Promise<'new' | Reply> {
-    const [inserted] = await this.db.query(
-      `INSERT INTO nonces (channel, nonce, signature, created_at) VALUES (:channel, :nonce, :signature, now())
-       ON CONFLICT DO NOTHING RETURNING 1`,
-      { replacements: { channel, ...s } },
-    );
-    if (inserted.length > 0) return 'new';
+  /**
+   * Claims the nonce and counts the request against the channel's rate in one statement (one commit). The count is
+   * spread over RATE_SLOTS rows so concurrent requests do not queue on one row lock; `overRate` is acted on only
+   * after the request has passed validation (429 comes last).
+   */
+  async claim(channel: string, s: Signed, deadline: number, perSecond: number): Promise<{ fresh: true; overRate: boolean } | Reply> {
+    const [[row]] = await this.db.query(
+      `WITH claim AS (
+         INSERT INTO nonces (channel, nonce, signature, created_at) VALUES (:channel, :nonce, :signature, now())
+         ON CONFLICT DO NOTHING RETURNING 1
+       ), counted AS (  -- runs although unreferenced: PostgreSQL always executes data-modifying CTEs
+         INSERT INTO rate_counters (channel, window_start, slot, count) VALUES (:channel, date_trunc('second', now()), :slot, 1)
+         ON CONFLICT (channel, window_start, slot) DO UPDATE SET count = rate_counters.count + 1 RETURNING count
+       )
+       -- the statement's snapshot does not see its own increment: hence + 1
+       SELECT (SELECT count(*) FROM claim)::int AS claimed,
+              ((SELECT coalesce(sum(count), 0) FROM rate_counters
+                 WHERE channel = :channel AND window_start = date_trunc('second', now())) + 1)::int AS used`,
+      { replacements: { channel, ...s, slot: Math.floor(Math.random() * RATE_SLOTS) } },
+    ) as [{ claimed: number; used: number }[], unknown];
+    if (row.claimed === 1) return { fresh: true, overRate: row.used > perSecond };
     for (;;) {
       const [[seen]] = await this.db.query('SELECT signature, status, response FROM nonces WHERE channel = :channel AND nonce = :nonce',
         { replacements: { channel, nonce: s.nonce } }) as [{ signature: string; status: number | null; response: Reply['body'] | null }[], unknown];
       if (seen.signature !== s.signature) return unauthorized('header.X-Nonce', 'replay', 'X-Nonce 已使用 / X-Nonce was already used');
       if (seen.status !== null) return { status: seen.status, body: seen.response! };
       // The first request is still running; past our deadline the business rules' own idempotency takes over.
-      if (Date.now() >= deadline) return 'new';
+      if (Date.now() >= deadline) return { fresh: true, overRate: false };
       await sleep(25);
     }
   }
@@ -77,12 +92,3 @@ export class NonceBook {
   }
 }
 
-/** Per-channel requests in one-second windows, counted in PostgreSQL so the limit holds across instances. */
-export async function overRate(db: Sequelize, channel: string, perSecond: number): Promise<boolean> {
-  const [[row]] = await db.query(
-    `INSERT INTO rate_counters (channel, window_start, count) VALUES (:channel, date_trunc('second', now()), 1)
-     ON CONFLICT (channel, window_start) DO UPDATE SET count = rate_counters.count + 1 RETURNING count`,
-    { replacements: { channel } },
-  ) as [{ count: number }[], unknown];
-  return row.count > perSecond;
-}

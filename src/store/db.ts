@@ -4,6 +4,7 @@ import { Umzug, SequelizeStorage } from 'umzug';
 import * as m001 from './migrations/001-initial.ts';
 import * as m002 from './migrations/002-partners.ts';
 import * as m003 from './migrations/003-housekeeping.ts';
+import * as m004 from './migrations/004-rate-slots.ts';
 
 export function connect(url: string, poolMax = 10): Sequelize {
   return new Sequelize(url, {
@@ -15,7 +16,9 @@ export function connect(url: string, poolMax = 10): Sequelize {
 
 // Migrations in order; each runs once and is recorded in SequelizeMeta.
 const MIGRATIONS = [{ name: '001-initial', ...m001 }, { name: '002-partners', ...m002 },
-  { name: '003-housekeeping', ...m003 }];
+  { name: '003-housekeeping', ...m003 },
+  { name: '004-rate-slots', ...m004 },
+];
 
 export function migrator(db: Sequelize): Umzug<QueryInterface> {
   return new Umzug({

@@ -61,7 +61,7 @@ async function waitForLine(proc: ChildProcess, pattern: RegExp): Promise<string>
 async function startService(dbUrl: string, env: Record<string, string> = {}): Promise<{ url: string; stop: () => Promise<void> }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, DATABASE_URL: dbUrl, PORT: '0', NODE_ENV: 'development', VALIDATE_RESPONSES: 'false', LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', ...env },
+      RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', DB_POOL_MAX: String(CONNECTIONS), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await waitForLine(proc, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
@@ -138,8 +138,11 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
   await Promise.all(clients.map(async (c) => {
     while (Date.now() < until) {
       const seq = variants[Math.floor(Math.random() * variants.length)];
+      // every request carries a new nonce: replay each sequence under a fresh one, as the service sees them
+      const nonce = /INSERT INTO nonces[^']*'[^']*', '([^']+)'/.exec(seq[0]?.text ?? '')?.[1];
+      const fresh = randomBytes(16).toString('hex');
       try {
-        for (const s of seq) await c.query(s.text, s.values);
+        for (const s of seq) await c.query(nonce ? s.text.replaceAll(nonce, fresh) : s.text, s.values);
       } catch {
         await c.query('ROLLBACK').catch(() => {});
       }

@@ -58,9 +58,9 @@ const breakTable = (table) => ({
 const exhaustRate = {
   before: async (t) => {
     if (!dbUrl) { t.skip = true; hooks.log(`skipped ${t.name}: no database to fill the rate counters of (set DREDD_DATABASE_URL)`); return; }
-    await sql(`INSERT INTO rate_counters (channel, window_start, count)
-      SELECT '${CHANNEL}', date_trunc('second', now()) + make_interval(secs => s), 1000000000 FROM generate_series(0, 10) s
-      ON CONFLICT (channel, window_start) DO UPDATE SET count = 1000000000`);
+    await sql(`INSERT INTO rate_counters (channel, window_start, slot, count)
+      SELECT '${CHANNEL}', date_trunc('second', now()) + make_interval(secs => s), 99, 1000000000 FROM generate_series(0, 10) s
+      ON CONFLICT (channel, window_start, slot) DO UPDATE SET count = 1000000000`);
   },
   after: async () => { if (dbUrl) await sql(`DELETE FROM rate_counters WHERE channel = '${CHANNEL}'`); },
 };

@@ -18,7 +18,7 @@ describe('housekeeping and overload', () => {
     await db.query("INSERT INTO nonces (channel, nonce, signature, created_at) VALUES ('DEMO', 'fresh-nonce-000001', 's', now())");
     await db.query(`INSERT INTO sms_sends (mobile_hash, card_hash, sent_at)
       SELECT 'm', 'c', now() - interval '26 hours' FROM generate_series(1, 7) UNION ALL SELECT 'm', 'c', now() - interval '23 hours'`);
-    await db.query(`INSERT INTO rate_counters (channel, window_start, count) VALUES ('DEMO', now() - interval '1 hour', 5), ('DEMO', now(), 1)`);
+    await db.query(`INSERT INTO rate_counters (channel, window_start, slot, count) VALUES ('DEMO', now() - interval '1 hour', 1, 5), ('DEMO', now(), 1, 1)`);
     const svc = await startService();
     try {
       await svc.bind(seedNewCard());
