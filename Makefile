@@ -20,3 +20,6 @@ example:
 	npm run example
 sdk-pack:
 	npm run sdk:pack
+.PHONY: bench
+bench:
+	npm run bench
