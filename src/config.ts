@@ -111,7 +111,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 200),
     sandbox,
     rateLimitPerSecond: int(env, 'RATE_LIMIT_PER_SECOND', 200, 1, 1_000_000),
-    maxInflight: int(env, 'MAX_INFLIGHT', 64, 1, 100_000),
+    maxInflight: int(env, 'MAX_INFLIGHT', 32, 1, 100_000),
     purgeIntervalMs: int(env, 'PURGE_INTERVAL_MS', 60_000, 0, 86_400_000),
     workers: int(env, 'WORKERS', 1, 1, 64),
     tls: tls(env),
