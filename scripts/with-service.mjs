@@ -8,8 +8,8 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
+import { startListening } from '../test/setup/service-process.ts';
 
 async function admin(url, sql) {
   const c = new pg.Client({ connectionString: url });
@@ -33,22 +33,13 @@ async function freshDatabase() {
 
 export async function withService(run) {
   const db = await freshDatabase();
-  const service = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, DATABASE_URL: db.url, DB_POOL_MAX: String(db.pool), PORT: '0', NODE_ENV: 'test', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let url;
-  for await (const line of createInterface({ input: service.stdout })) {
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1];
-    if (url) break;
-  }
-  service.stdout.pipe(process.stderr);
+  const service = await startListening('src/main.ts', {
+    DATABASE_URL: db.url, DB_POOL_MAX: String(db.pool), PORT: '0', NODE_ENV: 'test', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  }, true).catch(async (e) => { await db.drop(); throw e; });
   try {
-    if (!url) throw new Error('the service exited before it listened');
-    return await run(url, db.url);
+    return await run(service.url, db.url);
   } finally {
-    service.kill('SIGTERM');
-    if (service.exitCode === null) await once(service, 'exit');
+    await service.stop();
     await db.drop();
   }
 }

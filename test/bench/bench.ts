@@ -5,13 +5,12 @@
 // same concurrency) and the framework (bare Koa answering the same JSON). Medians of --runs runs. Then: fixed arrival
 // rates (half and twice the maximum), WORKERS=2, housekeeping under a backlog, and with --scale the same scenarios over
 // N bulk-loaded cards, with the hot queries' plans. Results: bench-results/<time>.json and .svg.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import { Vault } from '../../src/domain/vault.ts';
@@ -19,6 +18,7 @@ import { signedHeaders } from '../../src/sdk/sign.ts';
 import { connect, migrate } from '../../src/store/db.ts';
 import { identity } from './identities.ts';
 import { seedBindings } from './seed.ts';
+import { startListening, type Listening } from '../setup/service-process.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, def: number) => {
@@ -50,22 +50,11 @@ function progress(label: string): void {
 }
 
 // ---- processes
-async function waitForLine(proc: ChildProcess, pattern: RegExp): Promise<string> {
-  for await (const line of createInterface({ input: proc.stdout! })) {
-    const m = pattern.exec(line);
-    if (m) { proc.stdout!.resume(); return m[1]; }
-  }
-  throw new Error('process exited before it was ready');
-}
-
-async function startService(dbUrl: string, env: Record<string, string> = {}): Promise<{ url: string; stop: () => Promise<void> }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, DATABASE_URL: dbUrl, PORT: '0', NODE_ENV: 'development', VALIDATE_RESPONSES: 'false', LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', DB_POOL_MAX: String(CONNECTIONS), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+function startService(dbUrl: string, env: Record<string, string> = {}): Promise<Listening> {
+  return startListening('src/main.ts', {
+    DATABASE_URL: dbUrl, PORT: '0', NODE_ENV: 'development', VALIDATE_RESPONSES: 'false', LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', DB_POOL_MAX: String(CONNECTIONS), ...env,
   });
-  const url = await waitForLine(proc, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
-  return { url, stop: async () => { proc.kill('SIGTERM'); if (proc.exitCode === null) await once(proc, 'exit'); } };
 }
 
 interface Load { rps: number; p50: number; p90: number; p99: number; max: number; non2xx: number; errors: number; timeouts: number; total: number; statusCodes: Record<string, { count: number }> }
@@ -154,12 +143,10 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
 }
 
 async function frameworkCeiling(): Promise<Load> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'test/bench/bare-koa.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await waitForLine(proc, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const bare = await startListening('test/bench/bare-koa.ts');
   const runs: Load[] = [];
-  for (let r = 0; r < RUNS; r++) { progress(`framework ceiling run ${r + 1}`); runs.push(await load(url, 'list')); }
-  proc.kill('SIGTERM');
-  await once(proc, 'exit');
+  for (let r = 0; r < RUNS; r++) { progress(`framework ceiling run ${r + 1}`); runs.push(await load(bare.url, 'list')); }
+  await bare.stop();
   return medianLoad(runs);
 }
 

@@ -1,26 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { expect } from 'chai';
 import { embeddedRun, poolMax, resetDb, testDatabaseUrl, testDb } from '../setup/database.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { seedNewCard } from '../setup/service.ts';
+import { startListening, type Listening } from '../setup/service-process.ts';
 
-/** Starts the real entry point as its own process and waits for the line that names its port. */
-async function startProcess(): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, DATABASE_URL: testDatabaseUrl(), PORT: '0', NODE_ENV: 'test', DB_POOL_MAX: String(poolMax) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  for await (const line of createInterface({ input: proc.stdout! })) {
-    const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line)?.[1];
-    if (port) {
-      proc.stdout!.resume(); // keep draining its log so the pipe never blocks it
-      return { url: `http://127.0.0.1:${port}`, proc };
-    }
-  }
-  throw new Error('the service exited before it listened');
-}
+/** Starts the real entry point as its own process on the run's database. */
+const startProcess = () => startListening('src/main.ts', {
+  DATABASE_URL: testDatabaseUrl(), PORT: '0', NODE_ENV: 'test', DB_POOL_MAX: String(poolMax),
+});
 
 const post = async (base: string, body: unknown) => {
   const path = '/demochannel/bindCard?r_c=DEMO';
@@ -32,15 +19,15 @@ const post = async (base: string, body: unknown) => {
 
 describe('two instances on one database behave like one', function () {
   this.timeout(30_000);
-  let a: { url: string; proc: ChildProcess };
-  let b: { url: string; proc: ChildProcess };
+  let a: Listening;
+  let b: Listening;
   before(async function () {
     // Two instances need a PostgreSQL server: the embedded database is one session for one process.
     if (embeddedRun) return this.skip();
     [a, b] = await Promise.all([startProcess(), startProcess()]);
   });
   after(async () => {
-    for (const p of [a, b]) if (p) { p.proc.kill('SIGTERM'); await once(p.proc, 'exit'); }
+    await Promise.all([a, b].map((p) => p?.stop())); // unset when skipped
   });
   beforeEach(resetDb);
 
