@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type { Sequelize } from 'sequelize';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { BindingService } from './domain/binding-service.ts';
 import { Vault } from './domain/vault.ts';
-import { createApi, requestId } from './http/api.ts';
+import { createApi } from './http/api.ts';
 import { protocolError, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
 import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
@@ -40,7 +41,7 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   let inflight = 0;
   app.use(async (ctx) => {
     const started = performance.now();
-    const id = requestId();
+    const id = randomUUID();
     let reply: Reply;
     if (inflight >= config.maxInflight) {
       reply = { ...protocolError(503), headers: { 'Retry-After': '1' } };

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import yaml from 'js-yaml';
 import { OpenAPIBackend, type Context, type Document, type Operation, type Request } from 'openapi-backend';
@@ -151,8 +150,4 @@ async function answer(api: OpenAPIBackend, deps: ApiDeps, operation: Operation, 
     }
   }
   return reply;
-}
-
-export function requestId(): string {
-  return randomUUID();
 }
