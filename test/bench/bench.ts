@@ -57,11 +57,17 @@ function startService(dbUrl: string, env: Record<string, string> = {}): Promise<
   });
 }
 
-interface Load { rps: number; p50: number; p90: number; p99: number; max: number; non2xx: number; errors: number; timeouts: number; total: number; statusCodes: Record<string, { count: number }> }
+interface Load {
+  rps: number; p50: number; p90: number; p99: number; max: number; non2xx: number; errors: number; timeouts: number; total: number;
+  statusCodes: Record<string, { count: number }>;
+  /** open loop only: per second, 2xx answers, 503s and the slowest answer (ms) */
+  timeline?: { ok: number; shed: number; max: number }[];
+}
 let fresh = 100_000_000;
-async function load(url: string, scenario: string, o: { connections?: number; duration?: number; rate?: number } = {}): Promise<Load> {
+/** Closed loop (autocannon) without a rate; with one, an open loop at that fixed arrival rate (see load.ts). */
+async function load(url: string, scenario: string, o: { connections?: number; duration?: number; rate?: number; autocannonRate?: boolean } = {}): Promise<Load> {
   const duration = o.duration ?? DURATION;
-  const spec = { url, scenario, connections: o.connections ?? CONNECTIONS, duration, rate: o.rate, seeded: [0, SEED], fresh };
+  const spec = { url, scenario, connections: o.connections ?? CONNECTIONS, duration, rate: o.rate, autocannonRate: o.autocannonRate, seeded: [0, SEED], fresh };
   fresh += 1_000_000;
   const proc = spawn(process.execPath, ['--import', 'tsx', 'test/bench/load.ts', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -73,7 +79,8 @@ async function load(url: string, scenario: string, o: { connections?: number; du
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 function medianLoad(runs: Load[]): Load {
   const keys = ['rps', 'p50', 'p90', 'p99', 'max', 'non2xx', 'errors', 'timeouts', 'total'] as const;
-  return { ...runs[0], ...Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) } as Load;
+  const middle = [...runs].sort((a, b) => a.p99 - b.p99)[Math.floor(runs.length / 2)]; // its status codes and timeline
+  return { ...middle, ...Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) } as Load;
 }
 
 // ---- the database ceiling: a scenario's recorded statements, replayed by bare pg clients
@@ -222,7 +229,7 @@ async function main(): Promise<void> {
   const u = new URL(adminUrl);
   u.pathname = `/${dbName}`;
   const dbUrl = u.toString();
-  steps = 1 + RUNS * (SCENARIOS.length * 2 * (SCALE ? 2 : 1) + 2) + 6 + (SCALE ? 1 : 0);
+  steps = 1 + RUNS * (SCENARIOS.length * 2 * (SCALE ? 2 : 1) + 3) + 6 + (SCALE ? 1 : 0);
   const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS };
   try {
     const db = connect(dbUrl, 1);
@@ -240,13 +247,19 @@ async function main(): Promise<void> {
 
     // fixed arrival rates around the measured maximum of the mix
     const max = empty.mix.load.rps;
-    progress('half the maximum, fixed rate');
-    const half = await load(svc.url, 'mix', { rate: Math.round(max / 2), connections: 64 });
+    const halves: Load[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      progress(`half the maximum, fixed rate, run ${r + 1}`);
+      halves.push(await load(svc.url, 'mix', { rate: Math.round(max / 2) }));
+    }
+    const half = medianLoad(halves);
+    progress('half the maximum, autocannon overallRate');
+    const halfAutocannon = await load(svc.url, 'mix', { rate: Math.round(max / 2), connections: 64, autocannonRate: true });
     progress(`twice the maximum for ${OVERLOAD_SECONDS} s`);
-    const over = await load(svc.url, 'mix', { rate: Math.round(max * 2), connections: 256, duration: OVERLOAD_SECONDS });
+    const over = await load(svc.url, 'mix', { rate: Math.round(max * 2), duration: OVERLOAD_SECONDS });
     progress('recovery at half the maximum');
-    const recovery = await load(svc.url, 'mix', { rate: Math.round(max / 2), connections: 64, duration: 10 });
-    results.fixedRate = { maxRps: max, half, over, recovery };
+    const recovery = await load(svc.url, 'mix', { rate: Math.round(max / 2), duration: 10 });
+    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfAutocannon, over, recovery };
     await svc.stop();
 
     progress('WORKERS=2');
@@ -295,11 +308,15 @@ async function main(): Promise<void> {
   const lines = [`bindcard benchmark · ${RUNS} runs of ${DURATION} s, ${CONNECTIONS} connections, medians · framework ceiling (bare Koa): ${fw.rps.toFixed(0)} req/s`];
   lines.push('scenario        throughput and latency                                                   db ceiling   ratio');
   for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(empty[s].load)}  ${empty[s].dbCeiling.toFixed(0).padStart(8)}   ${empty[s].ratio.toFixed(2)}`);
-  const fr = results.fixedRate as { maxRps: number; half: Load; over: Load; recovery: Load };
-  lines.push(`fixed rate ${Math.round(fr.maxRps / 2)} req/s (half the mix maximum):  ${fmt(fr.half)}`);
-  const shed = fr.over.statusCodes?.['503']?.count ?? 0;
-  lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice):  ${fmt(fr.over)}  (503 shed: ${shed})`);
-  lines.push(`recovery at half the maximum right after:  ${fmt(fr.recovery)}`);
+  const fr = results.fixedRate as { maxRps: number; half: Load; halfAutocannon: Load; over: Load; recovery: Load };
+  const shed = (l: Load) => l.statusCodes?.['503']?.count ?? 0;
+  const seconds = (l: Load) => (l.timeline ?? []).map((t) => `${t.ok}/${t.shed}/${t.max}`).join(' ');
+  lines.push(`fixed rate ${Math.round(fr.maxRps / 2)} req/s (half the mix maximum), open loop:  ${fmt(fr.half)}  (503: ${shed(fr.half)})`);
+  lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
+  lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
+  lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.over)}`);
+  lines.push(`recovery at half the maximum right after:  ${fmt(fr.recovery)}  (503: ${shed(fr.recovery)})`);
+  lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.recovery)}`);
   const wk = results.workers as { two: Load; gain: number };
   lines.push(`WORKERS=2 mix:  ${fmt(wk.two)}  (gain ×${wk.gain.toFixed(2)} over one)`);
   const hk = results.housekeeping as { during: Load; without: Load; expiredLeft: number };

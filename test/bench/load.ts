@@ -1,11 +1,21 @@
-// The load generator, run as its own process: autocannon against one scenario, printing autocannon's JSON result.
+// The load generator, run as its own process, printing one JSON result for one scenario.
 // usage: node --import tsx test/bench/load.ts '{"url":…,"scenario":…,"connections":…,"duration":…,"rate":…,"seeded":[from,count],"fresh":start}'
+// Without a rate: autocannon, closed loop (each connection sends its next request when the last is answered).
+// With a rate: an open loop of our own. autocannon's overallRate is not a fixed arrival rate: each connection sends
+// back to back until it has made its share for the current second, then pauses until the next one (httpClient.js,
+// reqsMadeThisSecond), so every second starts with a burst at full concurrency; and its coordinated-omission
+// correction uses an expected interval of ceil(1 / rate) = 1 ms, adding a synthetic sample for every millisecond of a
+// slow answer. Here request i is sent at start + i / rate whether or not earlier ones were answered, and its latency
+// is counted from that planned moment, so a stall on either side shows up in the numbers.
+import http from 'node:http';
 import autocannon from 'autocannon';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { identity } from './identities.ts';
 
 const opts = JSON.parse(process.argv[2]) as {
   url: string; scenario: string; connections: number; duration: number; rate?: number; seeded: [number, number]; fresh: number;
+  /** with a rate: autocannon's overallRate instead of the open loop, to show the difference */
+  autocannonRate?: boolean;
 };
 const BIND = '/demochannel/bindCard?r_c=DEMO';
 const LIST = '/demochannel/bankCardList?r_c=DEMO';
@@ -39,7 +49,57 @@ const flow = [
   { setupRequest: (req: object, ctx: Record<string, unknown>) => ({ ...req, ...signedPost(BIND, { ...(ctx.who as object), verify_code: ctx.code }) }) },
 ];
 
-const requests = opts.scenario === 'newCardFlow' ? flow : single(opts.scenario === 'mix' ? mix : one[opts.scenario]);
+async function openLoop(make: () => Req, rate: number, seconds: number): Promise<object> {
+  const u = new URL(opts.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+  const send = (r: Req) => new Promise<number>((resolve) => {
+    const req = http.request({ host: u.hostname, port: u.port, agent, method: r.method, path: r.path, headers: r.headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    req.end(r.body);
+  });
+  const latencies: number[] = [];
+  const codes: Record<string, { count: number }> = {};
+  // per planned second: answers that were 2xx, 503s, and the slowest answer
+  const timeline = Array.from({ length: Math.ceil(seconds) }, () => ({ ok: 0, shed: 0, max: 0 }));
+  const pending: Promise<void>[] = [];
+  const total = Math.round(rate * seconds);
+  const start = performance.now();
+  for (let i = 0; i < total; i++) {
+    const planned = start + (i * 1000) / rate;
+    const wait = planned - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(send(make()).then((status) => {
+      const ms = performance.now() - planned;
+      latencies.push(ms);
+      (codes[status] ??= { count: 0 }).count++;
+      const sec = timeline[Math.floor((planned - start) / 1000)];
+      if (status >= 200 && status < 300) sec.ok++;
+      if (status === 503) sec.shed++;
+      sec.max = Math.max(sec.max, Math.round(ms));
+    }));
+  }
+  await Promise.all(pending);
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  const sorted = latencies.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
+  const errors = codes['0']?.count ?? 0;
+  return {
+    rps: total / elapsed, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), errors, timeouts: 0, total,
+    non2xx: Object.entries(codes).filter(([c]) => c !== '0' && !c.startsWith('2')).reduce((n, [, v]) => n + v.count, 0),
+    statusCodes: codes, timeline,
+  };
+}
+
+const make = opts.scenario === 'mix' ? mix : one[opts.scenario];
+if (opts.rate && !opts.autocannonRate) {
+  process.stdout.write(JSON.stringify(await openLoop(make, opts.rate, opts.duration)));
+  process.exit(0);
+}
+const requests = opts.scenario === 'newCardFlow' ? flow : single(make);
 const result = await autocannon({
   url: opts.url, connections: opts.connections, duration: opts.duration, requests: requests as never,
   ...(opts.rate ? { overallRate: opts.rate } : {}),
