@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Sequelize, Transaction } from 'sequelize';
+import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 import type { components } from '../../generated/api-types.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -56,50 +56,50 @@ export class BindingService {
   }
 
   async listCards(channel: string, userId: string): Promise<BankCard[]> {
-    const rows = await Binding.findAll({
-      where: { channel, user_id: userId },
-      order: [['created_at', 'DESC'], ['id', 'DESC']],
-      raw: true,
-    });
-    const cards = await Card.findAll({ where: { id: rows.map((r) => r.card_id) }, raw: true });
-    const byId = new Map(cards.map((c) => [c.id, c]));
-    return rows.map((r) => {
-      const c = byId.get(r.card_id)!;
-      return {
-        card_id: c.id,
-        bank_card: c.masked,
-        open_bank: c.open_bank,
-        bank_card_type: c.bank_card_type as 0 | 1,
-        extra_info: { card_token: this.cardToken(channel, userId, c.id) },
-      };
-    });
+    const rows = await this.d.db.query(
+      `SELECT c.id, c.masked, c.open_bank, c.bank_card_type FROM bindings b JOIN cards c ON c.id = b.card_id
+        WHERE b.channel = :channel AND b.user_id = :userId ORDER BY b.created_at DESC, b.id DESC`,
+      { replacements: { channel, userId }, type: QueryTypes.SELECT },
+    ) as { id: string; masked: string; open_bank: string; bank_card_type: number }[];
+    return rows.map((c) => ({
+      card_id: c.id,
+      bank_card: c.masked,
+      open_bank: c.open_bank,
+      bank_card_type: c.bank_card_type as 0 | 1,
+      extra_info: { card_token: this.cardToken(channel, userId, c.id) },
+    }));
   }
 
   // ---- existing card (bind_card_src=2): in this user's list, named by extra_info or by the full number
 
   private async existingCard(channel: string, b: BindCardRequest): Promise<Outcome> {
     const hasExtra = b.extra_info != null && Object.keys(b.extra_info).length > 0;
-    let card: Card | null;
+    let cardId: string | undefined;
     if (hasExtra) {
-      const cardId = this.readCardToken(channel, b.user_id, b.extra_info!.card_token);
-      card = cardId ? await Card.findByPk(cardId, { raw: true }) : null;
-      const named = card && (b.bank_card.includes('*')
-        ? card.masked === b.bank_card
-        : card.card_hash === this.d.vault.hash('card', b.bank_card));
-      if (!named) return failure('CARD_NOT_OWNED');
-    } else {
-      if (b.bank_card.includes('*')) {
-        throw new RequestError('body.bank_card', 'extra_info', '脱敏卡号须与 extra_info 一起提交 / a masked number needs the extra_info from the card list');
-      }
-      card = await Card.findOne({ where: { card_hash: this.d.vault.hash('card', b.bank_card) }, raw: true });
+      cardId = this.readCardToken(channel, b.user_id, b.extra_info!.card_token);
+      if (!cardId) return failure('CARD_NOT_OWNED');
+    } else if (b.bank_card.includes('*')) {
+      throw new RequestError('body.bank_card', 'extra_info', '脱敏卡号须与 extra_info 一起提交 / a masked number needs the extra_info from the card list');
     }
+    // The card must be in this user's list: by the card list's token (and the number as listed or in full), or by the full number.
+    const named = cardId ? '(c.id = :cardId AND (c.masked = :given OR c.card_hash = :hash))' : 'c.card_hash = :hash';
+    const mine = `bindings b JOIN cards c ON c.id = b.card_id WHERE b.channel = :channel AND b.user_id = :userId AND ${named}`;
+    const replacements = {
+      channel, userId: b.user_id, cardId: cardId ?? null, given: b.bank_card, hash: this.d.vault.hash('card', b.bank_card),
+      bank: b.open_bank.toUpperCase(), type: b.bank_card_type ?? null, now: this.d.now(),
+    };
+    // The usual case in one statement; only a refusal looks again to say why.
+    const [confirmed] = await this.d.db.query(
+      `UPDATE bindings SET confirmed_at = :now FROM (SELECT b.id, c.id AS card_id FROM ${mine}
+          AND c.open_bank = :bank AND (CAST(:type AS smallint) IS NULL OR c.bank_card_type = :type)) hit
+        WHERE bindings.id = hit.id RETURNING hit.card_id`,
+      { replacements, type: QueryTypes.SELECT },
+    ) as { card_id: string }[];
+    if (confirmed) return bound(confirmed.card_id);
+    const [card] = await this.d.db.query(`SELECT c.open_bank, c.bank_card_type FROM ${mine}`, { replacements, type: QueryTypes.SELECT }) as
+      { open_bank: string; bank_card_type: number }[];
     if (!card) return failure('CARD_NOT_OWNED');
-    const where = { channel, user_id: b.user_id, card_id: card.id };
-    const [n] = await Binding.update({ confirmed_at: this.d.now() }, { where });
-    if (n === 0) return failure('CARD_NOT_OWNED');
-    if (card.open_bank !== b.open_bank.toUpperCase()) return failure('BIN_BANK_MISMATCH');
-    if (b.bank_card_type != null && b.bank_card_type !== card.bank_card_type) return failure('CARD_TYPE_MISMATCH');
-    return bound(card.id);
+    return failure(card.open_bank !== replacements.bank ? 'BIN_BANK_MISMATCH' : 'CARD_TYPE_MISMATCH');
   }
 
   cardToken(channel: string, userId: string, cardId: string): string {
@@ -133,6 +133,9 @@ export class BindingService {
       cardNumber: card.card, idNumber: card.idNumber, name: card.name, mobile: card.mobile, bank: card.bank,
       cardType: card.cardType,
     };
+    // A retry after the binding (or a card bound to someone else) is answered from the tables, without a lock.
+    const owned = await this.ownership(key);
+    if (owned) return owned;
     for (;;) {
       const step = await this.d.db.transaction((t) =>
         code === undefined ? this.decideFirstCall(t, key) : this.decideConfirmation(t, key, code));
@@ -147,13 +150,17 @@ export class BindingService {
     }
   }
 
-  private async ownership(t: Transaction, k: Key): Promise<Outcome | undefined> {
-    const card = await Card.findOne({ where: { card_hash: k.cardHash }, raw: true, transaction: t });
+  /** A card already bound is final: to this user (bound) or to another person (refused). */
+  private async ownership(k: Key, t?: Transaction): Promise<Outcome | undefined> {
+    const [card] = await this.d.db.query(
+      `SELECT c.id, p.id_number_hash = :idHash AS same_person,
+              EXISTS (SELECT 1 FROM bindings b WHERE b.channel = :channel AND b.user_id = :userId AND b.card_id = c.id) AS mine
+         FROM cards c JOIN persons p ON p.id = c.person_id WHERE c.card_hash = :cardHash`,
+      { replacements: { idHash: k.idHash, channel: k.channel, userId: k.userId, cardHash: k.cardHash }, type: QueryTypes.SELECT, transaction: t },
+    ) as { id: string; same_person: boolean; mine: boolean }[];
     if (!card) return undefined;
-    const owner = await Person.findByPk(card.person_id, { raw: true, transaction: t });
-    if (owner!.id_number_hash !== k.idHash) return failure('CARD_BOUND_TO_OTHER');
-    const mine = await Binding.findOne({ where: { channel: k.channel, user_id: k.userId, card_id: card.id }, raw: true, transaction: t });
-    return mine ? bound(card.id) : undefined;
+    if (!card.same_person) return failure('CARD_BOUND_TO_OTHER');
+    return card.mine ? bound(card.id) : undefined;
   }
 
   private lockRow(t: Transaction, k: Key): Promise<V | null> {
@@ -185,7 +192,7 @@ export class BindingService {
     }], { ignoreDuplicates: true, transaction: t });
     let v = (await this.lockRow(t, k))!;
     if (this.busy(v)) return { wait: true };
-    const owned = await this.ownership(t, k);
+    const owned = await this.ownership(k, t);
     if (owned) return { done: owned };
     if (v.details_hash !== k.detailsHash) {
       // Corrected details start the review over; the SMS limits still count what was sent.
@@ -237,7 +244,7 @@ export class BindingService {
   private async decideConfirmation(t: Transaction, k: Key, code: string): Promise<Step> {
     const v = await this.lockRow(t, k);
     if (v && this.busy(v)) return { wait: true };
-    const owned = await this.ownership(t, k);
+    const owned = await this.ownership(k, t);
     if (owned) return { done: owned };
     if (!v) return { done: failure('CODE_NOT_ISSUED') };
     if (v.details_hash !== k.detailsHash || v.code_hash === null) return { done: failure('CODE_NOT_ISSUED') };
