@@ -133,20 +133,21 @@ export class BindingService {
       cardNumber: card.card, idNumber: card.idNumber, name: card.name, mobile: card.mobile, bank: card.bank,
       cardType: card.cardType,
     };
-    // A retry after the binding (or a card bound to someone else) is answered from the tables, without a lock.
-    const owned = await this.ownership(key);
+    // A confirmation retried after the binding (or for a card bound to someone else) is answered without a lock.
+    const owned = code === undefined ? undefined : await this.ownership(key);
     if (owned) return owned;
+    const decide = () => this.d.db.transaction((t) =>
+      code === undefined ? this.decideFirstCall(t, key) : this.decideConfirmation(t, key, code));
+    let step = await decide();
     for (;;) {
-      const step = await this.d.db.transaction((t) =>
-        code === undefined ? this.decideFirstCall(t, key) : this.decideConfirmation(t, key, code));
       if ('done' in step) return step.done;
       if ('wait' in step) {
         if (Date.now() + POLL_MS >= deadline) return failure('PROVIDER_TIMEOUT');
         await sleep(POLL_MS);
+        step = await decide();
         continue;
       }
-      const done = await this.callAndRecord(step, details, card, b, deadline);
-      if (done) return done;
+      step = await this.callAndRecord(step, key, details, card, b, deadline) ?? await decide();
     }
   }
 
@@ -202,6 +203,12 @@ export class BindingService {
         code_verified_at: null,
       });
     }
+    return this.afterReview(t, k, v);
+  }
+
+  /** The first call's next step once the row is ours: the card review, then a code by SMS (or the one just sent). */
+  private async afterReview(t: Transaction, k: Key, v: V): Promise<Step> {
+    const now = this.d.now();
     if (v.auth_status === 'REJECTED') return { done: failure('AUTH_REJECTED') };
     if (v.auth_status === null) return { call: 'auth', v: await this.update(t, v, { busy_until: this.lease() }) };
     const cfg = this.d.config;
@@ -266,9 +273,12 @@ export class BindingService {
     return { done: failure(attempts >= cfg.codeMaxAttempts ? 'CODE_ATTEMPTS_EXCEEDED' : 'CODE_INCORRECT') };
   }
 
-  /** Makes the outside call the phase asked for, then records its result in a phase of its own. */
-  private async callAndRecord(step: Exclude<Step, { done: Outcome } | { wait: true }>, details: CardDetails, card: NewCard,
-    b: BindCardRequest, deadline: number): Promise<Outcome | undefined> {
+  /**
+   * Makes the outside call the phase asked for, then records its result in a phase of its own, which also decides the
+   * step after an approved review (the SMS). Undefined: the details changed meanwhile, decide again.
+   */
+  private async callAndRecord(step: Exclude<Step, { done: Outcome } | { wait: true }>, k: Key, details: CardDetails, card: NewCard,
+    b: BindCardRequest, deadline: number): Promise<Step | undefined> {
     const budget = Math.min(this.d.config.providerTimeoutMs, deadline - Date.now() - 100);
     const v = step.v;
     let result: AuthResult | { agreementNo: string } | undefined;
@@ -284,24 +294,34 @@ export class BindingService {
       this.d.log.warn({ call: step.call, verification: v.id, err: e }, 'provider call failed');
       error = failure(e instanceof ProviderTimeout ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR');
     }
-    return this.d.db.transaction(async (t) => {
+    if (!error && step.call === 'sms') {
+      // The usual case in one statement: the code just sent is still this row's latest.
+      const [, sent] = await this.d.db.query(
+        `UPDATE verifications SET busy_until = NULL, code_sent_at = :now, updated_at = :now
+          WHERE id = :id AND generation = :generation AND code_seq = :seq`,
+        { replacements: { now: this.d.now(), id: v.id, generation: v.generation, seq: v.code_seq } },
+      ) as [unknown, { rowCount: number }];
+      if (sent.rowCount === 1) return { done: smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds) };
+    }
+    return this.d.db.transaction(async (t): Promise<Step | undefined> => {
       const cur = await Verification.findByPk(v.id, { raw: true, transaction: t, lock: t.LOCK.UPDATE });
       const release = { busy_until: null };
-      if (!cur || cur.generation !== v.generation) return error ?? undefined; // details changed meanwhile: decide again
+      if (!cur || cur.generation !== v.generation) return error ? { done: error } : undefined;
       if (error) {
         await this.update(t, cur, release);
-        return error;
+        return { done: error };
       }
       if (step.call === 'auth') {
         const approved = (result as AuthResult).approved;
-        await this.update(t, cur, { ...release, auth_status: approved ? 'APPROVED' : 'REJECTED' });
-        return approved ? undefined : failure('AUTH_REJECTED'); // approved: the next phase sends the code
+        const reviewed = await this.update(t, cur, { ...release, auth_status: approved ? 'APPROVED' : 'REJECTED' });
+        const owned = await this.ownership(k, t); // bound meanwhile, by another flow for this card
+        return owned ? { done: owned } : this.afterReview(t, k, reviewed);
       }
       if (step.call === 'sms') {
         if (cur.code_seq === v.code_seq) await this.update(t, cur, { ...release, code_sent_at: this.d.now() });
-        return smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds);
+        return { done: smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds) };
       }
-      return this.commitBinding(t, cur, card, b, (result as { agreementNo: string }).agreementNo);
+      return { done: await this.commitBinding(t, cur, card, b, (result as { agreementNo: string }).agreementNo) };
     });
   }
 
