@@ -62,6 +62,8 @@ interface Load {
   statusCodes: Record<string, { count: number }>;
   /** open loop only: per second, 2xx answers, 503s and the slowest answer (ms) */
   timeline?: { ok: number; shed: number; max: number }[];
+  /** open loop only: answers on connections opened during the run, and on open keep-alive ones */
+  connections?: { opened: { count: number; max: number }; reused: { count: number; max: number } };
 }
 let fresh = 100_000_000;
 /** Closed loop (autocannon) without a rate; with one, an open loop at that fixed arrival rate (see load.ts). */
@@ -315,6 +317,8 @@ async function main(): Promise<void> {
   lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
   lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
   lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.over)}`);
+  const oc = fr.over.connections;
+  if (oc) lines.push(`  slowest on the ${oc.opened.count} connections opened meanwhile: ${oc.opened.max} ms; on open keep-alive connections (${oc.reused.count} answers): ${oc.reused.max} ms`);
   lines.push(`recovery at half the maximum right after:  ${fmt(fr.recovery)}  (503: ${shed(fr.recovery)})`);
   lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.recovery)}`);
   const wk = results.workers as { two: Load; gain: number };

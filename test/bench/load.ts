@@ -8,6 +8,7 @@
 // slow answer. Here request i is sent at start + i / rate whether or not earlier ones were answered, and its latency
 // is counted from that planned moment, so a stall on either side shows up in the numbers.
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { identity } from './identities.ts';
@@ -52,28 +53,35 @@ const flow = [
 async function openLoop(make: () => Req, rate: number, seconds: number): Promise<object> {
   const u = new URL(opts.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
-  const send = (r: Req) => new Promise<number>((resolve) => {
+  const send = (r: Req) => new Promise<{ status: number; newConnection: boolean }>((resolve) => {
     const req = http.request({ host: u.hostname, port: u.port, agent, method: r.method, path: r.path, headers: r.headers }, (res) => {
       res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, newConnection: !req.reusedSocket }));
     });
-    req.on('error', () => resolve(0));
+    req.on('error', () => resolve({ status: 0, newConnection: !req.reusedSocket }));
     req.end(r.body);
   });
   const latencies: number[] = [];
   const codes: Record<string, { count: number }> = {};
   // per planned second: answers that were 2xx, 503s, and the slowest answer
+  // answers on connections the generator had to open meanwhile, apart from those on open keep-alive ones
+  const connections = { opened: { count: 0, max: 0 }, reused: { count: 0, max: 0 } };
   const timeline = Array.from({ length: Math.ceil(seconds) }, () => ({ ok: 0, shed: 0, max: 0 }));
   const pending: Promise<void>[] = [];
   const total = Math.round(rate * seconds);
+  const lag = monitorEventLoopDelay({ resolution: 5 }); // the generator's own stalls, which would count against the service
+  lag.enable();
   const start = performance.now();
   for (let i = 0; i < total; i++) {
     const planned = start + (i * 1000) / rate;
     const wait = planned - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(send(make()).then((status) => {
+    pending.push(send(make()).then(({ status, newConnection }) => {
       const ms = performance.now() - planned;
       latencies.push(ms);
+      const c = newConnection ? connections.opened : connections.reused;
+      c.count++;
+      c.max = Math.max(c.max, Math.round(ms));
       (codes[status] ??= { count: 0 }).count++;
       const sec = timeline[Math.floor((planned - start) / 1000)];
       if (status >= 200 && status < 300) sec.ok++;
@@ -90,7 +98,7 @@ async function openLoop(make: () => Req, rate: number, seconds: number): Promise
   return {
     rps: total / elapsed, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), errors, timeouts: 0, total,
     non2xx: Object.entries(codes).filter(([c]) => c !== '0' && !c.startsWith('2')).reduce((n, [, v]) => n + v.count, 0),
-    statusCodes: codes, timeline,
+    statusCodes: codes, timeline, connections, generatorLagMaxMs: Math.round(lag.max / 1e6),
   };
 }
 
