@@ -10,7 +10,6 @@ import { protocolError, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
 import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
 import { ChannelStore } from './store/channel-store.ts';
-import { defineModels } from './store/models.ts';
 
 export interface AppDeps {
   config: Config;
@@ -26,7 +25,6 @@ export interface AppDeps {
 export async function createApp(deps: AppDeps): Promise<Koa> {
   const { config, db, log } = deps;
   const now = deps.now ?? (() => new Date());
-  defineModels(db);
   const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
   const sandboxSms = config.sandbox ? new SandboxSmsSender(db, vault, now) : undefined;
   const auth = deps.auth ?? (config.sandbox ? new SandboxCardAuthenticator(db, vault) : undefined);

@@ -4,7 +4,7 @@ import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 import type { components } from '../../generated/api-types.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { AuditEvent, Binding, Card, Person, SmsSend, Verification } from '../store/models.ts';
+import type { Verification } from '../store/rows.ts';
 import {
   ProviderTimeout, withDeadline, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender,
 } from '../providers/provider-types.ts';
@@ -26,7 +26,7 @@ export interface BindingDeps {
     | 'resendSeconds' | 'smsPerMobileHour' | 'smsPerMobileDay' | 'smsPerCardHour'>;
 }
 
-type V = Verification; // a plain row (raw: true)
+type V = Verification;
 
 /** What a phase decided: an answer, wait for the request holding the lease, or an outside call to make. */
 type Step =
@@ -164,10 +164,16 @@ export class BindingService {
     return card.mine ? bound(card.id) : undefined;
   }
 
-  private lockRow(t: Transaction, k: Key): Promise<V | null> {
-    return Verification.findOne({
-      where: { channel: k.channel, user_id: k.userId, card_hash: k.cardHash }, raw: true, transaction: t, lock: t.LOCK.UPDATE,
-    });
+  /** One statement with bind parameters ($1, $2, …); its rows as plain objects. */
+  private async sql<T = V>(t: Transaction | undefined, text: string, bind: unknown[]): Promise<T[]> {
+    const [rows] = await this.d.db.query(text, { bind, transaction: t });
+    return rows as T[];
+  }
+
+  private async lockRow(t: Transaction, k: Key): Promise<V | undefined> {
+    const [v] = await this.sql(t, 'SELECT * FROM verifications WHERE channel = $1 AND user_id = $2 AND card_hash = $3 FOR UPDATE',
+      [k.channel, k.userId, k.cardHash]);
+    return v;
   }
 
   private busy(v: V): boolean {
@@ -176,7 +182,8 @@ export class BindingService {
 
   private async update(t: Transaction, v: V, values: Partial<V>): Promise<V> {
     const next = { ...values, updated_at: this.d.now() };
-    await Verification.update(next, { where: { id: v.id }, transaction: t });
+    const columns = Object.keys(next).map((c, i) => `${c} = $${i + 2}`).join(', '); // names from this file, values bound
+    await this.sql(t, `UPDATE verifications SET ${columns} WHERE id = $1`, [v.id, ...Object.values(next)]);
     return { ...v, ...next } as V;
   }
 
@@ -187,10 +194,9 @@ export class BindingService {
   // Both deciders lock the row before they look at ownership, so a binding that commits meanwhile is seen.
   private async decideFirstCall(t: Transaction, k: Key): Promise<Step> {
     const now = this.d.now();
-    await Verification.bulkCreate([{
-      channel: k.channel, user_id: k.userId, card_hash: k.cardHash, details_hash: k.detailsHash,
-      id_number_hash: k.idHash, mobile_hash: k.mobileHash, created_at: now, updated_at: now,
-    }], { ignoreDuplicates: true, transaction: t });
+    await this.sql(t, `INSERT INTO verifications (channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, created_at, updated_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING`,
+    [k.channel, k.userId, k.cardHash, k.detailsHash, k.idHash, k.mobileHash, now]);
     let v = (await this.lockRow(t, k))!;
     if (this.busy(v)) return { wait: true };
     const owned = await this.ownership(k, t);
@@ -219,7 +225,7 @@ export class BindingService {
     if (await this.overSmsLimits(t, k, now)) return { done: failure('SMS_RATE_LIMITED') };
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = v.code_seq + 1;
-    await SmsSend.create({ mobile_hash: k.mobileHash, card_hash: k.cardHash, sent_at: now }, { transaction: t });
+    await this.sql(t, 'INSERT INTO sms_sends (mobile_hash, card_hash, sent_at) VALUES ($1, $2, $3)', [k.mobileHash, k.cardHash, now]);
     v = await this.update(t, v, {
       code_seq: seq, code_hash: this.codeHash(v.id, seq, code), code_expires_at: new Date(now.getTime() + cfg.codeTtlSeconds * 1000),
       code_sent_at: null, code_attempts: 0, code_tried: [], code_verified_at: null, busy_until: this.lease(),
@@ -304,7 +310,7 @@ export class BindingService {
       if (sent.rowCount === 1) return { done: smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds) };
     }
     return this.d.db.transaction(async (t): Promise<Step | undefined> => {
-      const cur = await Verification.findByPk(v.id, { raw: true, transaction: t, lock: t.LOCK.UPDATE });
+      const [cur] = await this.sql(t, 'SELECT * FROM verifications WHERE id = $1 FOR UPDATE', [v.id]);
       const release = { busy_until: null };
       if (!cur || cur.generation !== v.generation) return error ? { done: error } : undefined;
       if (error) {
@@ -329,24 +335,20 @@ export class BindingService {
   private async commitBinding(t: Transaction, v: V, c: NewCard, b: BindCardRequest, agreementNo: string): Promise<Outcome> {
     const vault = this.d.vault;
     const now = this.d.now();
-    await Person.bulkCreate([{
-      id_number_hash: v.id_number_hash, id_number_enc: vault.encrypt(c.idNumber), name_enc: vault.encrypt(c.name),
-      key_id: vault.keyId, created_at: now,
-    }], { ignoreDuplicates: true, transaction: t });
-    const person = (await Person.findOne({ where: { id_number_hash: v.id_number_hash }, raw: true, transaction: t }))!;
-    await Card.bulkCreate([{
-      id: 'card_' + randomBytes(8).toString('hex'), card_hash: v.card_hash, card_enc: vault.encrypt(c.card),
-      mobile_enc: vault.encrypt(c.mobile), key_id: vault.keyId, person_id: person.id, masked: maskCard(c.card),
-      open_bank: c.bank, bank_card_type: c.cardType, bank_address: b.bank_address ?? null, agreement_no: agreementNo,
-      created_at: now,
-    }], { ignoreDuplicates: true, transaction: t });
-    const card = (await Card.findOne({ where: { card_hash: v.card_hash }, raw: true, transaction: t }))!;
+    await this.sql(t, `INSERT INTO persons (id_number_hash, id_number_enc, name_enc, key_id, created_at) VALUES ($1, $2, $3, $4, $5)
+      ON CONFLICT DO NOTHING`, [v.id_number_hash, vault.encrypt(c.idNumber), vault.encrypt(c.name), vault.keyId, now]);
+    const [person] = await this.sql<{ id: string }>(t, 'SELECT id FROM persons WHERE id_number_hash = $1', [v.id_number_hash]);
+    await this.sql(t, `INSERT INTO cards (id, card_hash, card_enc, mobile_enc, key_id, person_id, masked, open_bank, bank_card_type,
+        bank_address, agreement_no, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+    ['card_' + randomBytes(8).toString('hex'), v.card_hash, vault.encrypt(c.card), vault.encrypt(c.mobile), vault.keyId, person.id,
+      maskCard(c.card), c.bank, c.cardType, b.bank_address ?? null, agreementNo, now]);
+    const [card] = await this.sql<{ id: string; person_id: string }>(t, 'SELECT id, person_id FROM cards WHERE card_hash = $1', [v.card_hash]);
     if (card.person_id !== person.id) {
       await this.update(t, v, { busy_until: null });
       return failure('CARD_BOUND_TO_OTHER'); // another person's confirmation committed first
     }
-    await Binding.bulkCreate([{ channel: v.channel, user_id: v.user_id, card_id: card.id, created_at: now, confirmed_at: now }],
-      { ignoreDuplicates: true, transaction: t });
+    await this.sql(t, `INSERT INTO bindings (channel, user_id, card_id, created_at, confirmed_at) VALUES ($1, $2, $3, $4, $4)
+      ON CONFLICT DO NOTHING`, [v.channel, v.user_id, card.id, now]);
     await this.update(t, v, { busy_until: null, bound_card_id: card.id, code_hash: null });
     return bound(card.id);
   }
@@ -354,11 +356,10 @@ export class BindingService {
   private async audit(channel: string, b: BindCardRequest, o: Outcome): Promise<void> {
     const event = b.bind_card_src === 2 ? 'EXISTING_CARD' : b.verify_code ? 'NEW_CARD_CONFIRM' : 'NEW_CARD_REQUEST';
     const data = o.data as { card_id?: string; sub_code?: string; status?: string };
-    await AuditEvent.create({
-      at: this.d.now(), channel, user_id: b.user_id, event: data.status ? `${event}:${data.status}` : event,
-      card_masked: /^[0-9]{12,19}$/.test(b.bank_card) ? maskCard(b.bank_card) : b.bank_card,
-      card_id: data.card_id ?? null, result_code: o.code, sub_code: data.sub_code ?? null,
-    });
+    await this.sql(undefined,
+      'INSERT INTO audit_events (at, channel, user_id, event, card_masked, card_id, result_code, sub_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [this.d.now(), channel, b.user_id, data.status ? `${event}:${data.status}` : event,
+        /^[0-9]{12,19}$/.test(b.bank_card) ? maskCard(b.bank_card) : b.bank_card, data.card_id ?? null, o.code, data.sub_code ?? null]);
   }
 }
 
