@@ -108,7 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', 8080, 0, 65535),
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.DATA_DIR || './data',
-    dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 200),
+    dbPoolMax: int(env, 'DB_POOL_MAX', 32, 1, 200),
     sandbox,
     rateLimitPerSecond: int(env, 'RATE_LIMIT_PER_SECOND', 200, 1, 1_000_000),
     maxInflight: int(env, 'MAX_INFLIGHT', 32, 1, 100_000),

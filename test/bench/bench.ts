@@ -53,7 +53,7 @@ function progress(label: string): void {
 function startService(dbUrl: string, env: Record<string, string> = {}): Promise<Listening> {
   return startListening('src/main.ts', {
     DATABASE_URL: dbUrl, PORT: '0', NODE_ENV: 'development', VALIDATE_RESPONSES: 'false', LOG_LEVEL: 'warn',
-    RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', DB_POOL_MAX: String(CONNECTIONS), ...env,
+    RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', ...env,
   });
 }
 
