@@ -34,6 +34,7 @@ const SCALE = argv.includes('--scale') ? flag('scale', 1_000_000) : 0;
 const OVERLOAD_SECONDS = flag('overload-seconds', 30);
 const SEED = 5000; // bound users every scenario draws from
 const SCENARIOS = ['existing', 'newCardFlow', 'replay', 'list', 'mix'] as const;
+const SINGLE = ['existing', 'replay', 'list', 'newFirst'] as const; // one request each, for the open loop
 type Scenario = (typeof SCENARIOS)[number];
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const config = loadConfig({});
@@ -231,7 +232,7 @@ async function main(): Promise<void> {
   const u = new URL(adminUrl);
   u.pathname = `/${dbName}`;
   const dbUrl = u.toString();
-  steps = 1 + RUNS * (SCENARIOS.length * 2 * (SCALE ? 2 : 1) + 3) + 6 + (SCALE ? 1 : 0);
+  steps = 1 + RUNS * (SCENARIOS.length * 2 * (SCALE ? 2 : 1) + 3 + SINGLE.length) + 6 + (SCALE ? 1 : 0);
   const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS };
   try {
     const db = connect(dbUrl, 1);
@@ -261,7 +262,19 @@ async function main(): Promise<void> {
     const over = await load(svc.url, 'mix', { rate: Math.round(max * 2), duration: OVERLOAD_SECONDS });
     progress('recovery at half the maximum');
     const recovery = await load(svc.url, 'mix', { rate: Math.round(max / 2), duration: 10 });
-    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfAutocannon, over, recovery };
+    // each single-request scenario at half its own maximum too, to see which part of the mix sets its tail
+    const halfEach: Record<string, Load> = {};
+    for (const s of SINGLE) {
+      const runs: Load[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        progress(`${s} at half its maximum, run ${r + 1}`);
+        // a new-card first call at half the flow's maximum in flows per second (its rps counts three requests a flow)
+        const max = s === 'newFirst' ? empty.newCardFlow.load.rps / 3 : empty[s].load.rps;
+        runs.push(await load(svc.url, s, { rate: Math.round(max / 2) }));
+      }
+      halfEach[s] = medianLoad(runs);
+    }
+    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfAutocannon, over, recovery, halfEach };
     await svc.stop();
 
     progress('WORKERS=2');
@@ -310,10 +323,11 @@ async function main(): Promise<void> {
   const lines = [`bindcard benchmark · ${RUNS} runs of ${DURATION} s, ${CONNECTIONS} connections, medians · framework ceiling (bare Koa): ${fw.rps.toFixed(0)} req/s`];
   lines.push('scenario        throughput and latency                                                   db ceiling   ratio');
   for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(empty[s].load)}  ${empty[s].dbCeiling.toFixed(0).padStart(8)}   ${empty[s].ratio.toFixed(2)}`);
-  const fr = results.fixedRate as { maxRps: number; half: Load; halfAutocannon: Load; over: Load; recovery: Load };
+  const fr = results.fixedRate as { maxRps: number; half: Load; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load> };
   const shed = (l: Load) => l.statusCodes?.['503']?.count ?? 0;
   const seconds = (l: Load) => (l.timeline ?? []).map((t) => `${t.ok}/${t.shed}/${t.max}`).join(' ');
   lines.push(`fixed rate ${Math.round(fr.maxRps / 2)} req/s (half the mix maximum), open loop:  ${fmt(fr.half)}  (503: ${shed(fr.half)})`);
+  for (const [name, l] of Object.entries(fr.halfEach)) lines.push(`  ${name.padEnd(9)} alone at ${l.rps.toFixed(0)} req/s:  ${fmt(l)}`);
   lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
   lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
   lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.over)}`);
