@@ -14,6 +14,8 @@ import { ChannelStore } from './store/channel-store.ts';
 export interface AppDeps {
   config: Config;
   db: Sequelize;
+  /** Nonces and rate counts (replay protection, not business state); may commit asynchronously. Default: db. */
+  protocolDb?: Sequelize;
   log: Logger;
   /** Business time (code expiry, SMS windows, leases); tests move it. */
   now?: () => Date;
@@ -32,7 +34,7 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   if (!auth || !sms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
   const bindings = new BindingService({ db, vault, auth, sms, now, log, config });
   const channels = new ChannelStore(db, vault, config.sandbox);
-  const handle = await createApi({ config, log, db, channels, bindings, sandboxSms });
+  const handle = await createApi({ config, log, protocolDb: deps.protocolDb ?? db, channels, bindings, sandboxSms });
 
   const app = new Koa();
   // Overload is refused at once with 503 rather than queued past the partner's 2 s timeout.

@@ -14,6 +14,8 @@ import { recordSql } from './store/sql-recorder.ts';
 // pglite-socket multiplexes one PGlite session: a second connection's extended-protocol messages can interleave with
 // the first's ("unnamed prepared statement does not exist"), so the service keeps to one. +1 for the migration lock.
 const EMBEDDED_POOL = 1;
+// Nonce claims and records are one short statement each: a few connections serve MAX_INFLIGHT requests.
+const PROTOCOL_POOL = 8;
 
 function fail(message: string): never {
   console.error(`bindcard: ${message}`);
@@ -50,7 +52,9 @@ async function main(): Promise<void> {
   }
   const db = connect(store.url, store.pool);
   await migrate(db, store.url);
-  const server = createHttpServer(await createApp({ config, db, log }), config);
+  // Replay protection commits asynchronously (see connect); the embedded database has one connection for everything.
+  const protocolDb = store.embedded ? db : connect(store.url, Math.min(PROTOCOL_POOL, store.pool), { asyncCommit: true });
+  const server = createHttpServer(await createApp({ config, db, protocolDb, log }), config);
   const stopHousekeeping = startHousekeeping(db, log, config.purgeIntervalMs, () => new Date());
   server.listen(config.port, '0.0.0.0');
   await once(server, 'listening');
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
     await new Promise((r) => { server.close(r); server.closeIdleConnections(); });
     await stopHousekeeping();
     await db.close();
+    if (protocolDb !== db) await protocolDb.close();
     await store.embedded?.stop();
     process.exit(0);
   };

@@ -40,7 +40,8 @@ export function backendFor(): OpenAPIBackend {
 export interface ApiDeps {
   config: Pick<Config, 'sandbox' | 'validateResponses' | 'bodyLimitBytes' | 'rateLimitPerSecond' | 'requestDeadlineMs'>;
   log: Logger;
-  db: Sequelize;
+  /** where nonces and rate counts live (see connect's asyncCommit) */
+  protocolDb: Sequelize;
   channels: ChannelStore;
   bindings: BindingService;
   sandboxSms?: SandboxSmsSender;
@@ -72,8 +73,8 @@ async function channelOf(params: Record<string, unknown>, query: Record<string, 
 type Handler = (input: { body: unknown; query: Record<string, unknown> }, channel: Channel | undefined) => Promise<Reply>;
 
 export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Promise<Reply>> {
-  const { config, bindings, db } = deps;
-  const nonces = new NonceBook(db);
+  const { config, bindings } = deps;
+  const nonces = new NonceBook(deps.protocolDb);
   // Handlers by operationId. The pipeline below routes with openapi-backend's router and validates with its ajv
   // validator once per request (its handleRequest would match and parse the request again, three more times).
   const handlers: Record<string, Handler> = {

@@ -6,11 +6,17 @@ import * as m002 from './migrations/002-partners.ts';
 import * as m003 from './migrations/003-housekeeping.ts';
 import * as m004 from './migrations/004-rate-slots.ts';
 
-export function connect(url: string, poolMax = 10): Sequelize {
+/**
+ * A pool to PostgreSQL. `asyncCommit` sessions run with synchronous_commit off: a commit returns before its WAL
+ * reaches the disk, so a crash can lose the last fraction of a second of them (never corrupt anything), and any later
+ * synchronous commit flushes them too. The service uses it only for replay protection and rate counts.
+ */
+export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean } = {}): Sequelize {
   return new Sequelize(url, {
     dialect: 'postgres',
     logging: false,
     pool: { max: poolMax, min: 0, idle: 10_000, acquire: 5_000 },
+    ...(opts.asyncCommit ? { dialectOptions: { options: '-c synchronous_commit=off' } } : {}),
   });
 }
 

@@ -2,8 +2,9 @@ import { appendFileSync } from 'node:fs';
 import pg from 'pg';
 
 /**
- * Benchmark only (BENCH_RECORD_SQL=file): appends every statement the service sends, with its values, one JSON line
- * each, so the benchmark can replay a scenario's exact SQL against the database alone.
+ * Benchmark only (BENCH_RECORD_SQL=file): appends every statement the service sends, with its values and whether its
+ * session commits asynchronously, one JSON line each, so the benchmark can replay a scenario's exact SQL against the
+ * database alone.
  */
 export function recordSql(file: string): void {
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
@@ -11,7 +12,9 @@ export function recordSql(file: string): void {
     const [first, second] = args;
     const text = typeof first === 'string' ? first : (first as { text?: string })?.text;
     const values = typeof first === 'string' ? (Array.isArray(second) ? second : undefined) : (first as { values?: unknown[] })?.values;
-    if (text) appendFileSync(file, JSON.stringify({ text, values }) + '\n');
+    // statements sent on an asynchronous-commit session (see connect) are replayed on one
+    const asyncCommit = /synchronous_commit=off/.test((this as unknown as { connectionParameters?: { options?: string } }).connectionParameters?.options ?? '');
+    if (text) appendFileSync(file, JSON.stringify({ text, values, ...(asyncCommit ? { asyncCommit } : {}) }) + '\n');
     return original.apply(this, args);
   } as typeof pg.Client.prototype.query;
 }

@@ -22,7 +22,7 @@ async function serve(env: Record<string, string>) {
   const broken = { bindCard: async () => ({ code: 200, message: 'success', data: { status: 'MAYBE' } }) } as unknown as BindingService;
   const channels = new ChannelStore(testDb(), new Vault(config.dataKeys, config.dataKeyId, config.hashKey), config.sandbox);
   const [code, secret] = config.sandbox ? ['DEMO', 'demo-secret'] : ['ACME', await channels.add('ACME')];
-  const handle = await createApi({ config, log, db: testDb(), channels, bindings: broken });
+  const handle = await createApi({ config, log, protocolDb: testDb(), channels, bindings: broken });
   const app = new Koa();
   app.use(async (ctx) => { const r = await handle(ctx); ctx.status = r.status; ctx.body = r.body; });
   const server = createHttpServer(app, config).listen(0, '127.0.0.1');
