@@ -87,18 +87,32 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
   };
   const api = backendFor();
   await api.init();
+  // The document does not change, so neither does the operation (and path parameters) a method and path match: the
+  // router re-flattens the document and builds its patterns on every call. Bounded: cleared past 1,000 paths.
+  const routes = new Map<string, { operation?: Operation; params: Record<string, unknown> }>();
+  const route = (req: Request) => {
+    const key = `${req.method} ${req.path}`;
+    let found = routes.get(key);
+    if (!found) {
+      // The path decides 404 (route or channel) before the method decides 405.
+      const operation = api.router.matchOperation(req) ?? METHODS.map((method) => api.router.matchOperation({ ...req, method })).find(Boolean);
+      found = { operation, params: operation ? api.router.parseRequest(req, operation).params : {} };
+      if (routes.size >= 1000) routes.clear();
+      routes.set(key, found);
+    }
+    return found;
+  };
 
   return async (ctx) => {
     const deadline = Date.now() + config.requestDeadlineMs;
     const req = { method: ctx.method, path: ctx.path, query: ctx.query as Record<string, string>, headers: ctx.headers as Record<string, string> };
-    // The path decides 404 (route or channel) before the method decides 405.
-    const operation = api.router.matchOperation(req) ?? METHODS.map((method) => api.router.matchOperation({ ...req, method })).find(Boolean);
+    const { operation, params } = route(req);
     if (!operation) return protocolError(404);
     let channel: Channel | undefined;
     if (operation.tags?.includes('sandbox')) {
       if (!config.sandbox || !deps.sandboxSms) return protocolError(404);
     } else {
-      channel = await channelOf(api.router.parseRequest(req, operation).params, ctx.query, deps.channels);
+      channel = await channelOf(params, ctx.query, deps.channels);
       if (!channel) return protocolError(404);
     }
     if (operation.method !== ctx.method.toLowerCase()) return protocolError(405);
