@@ -87,8 +87,8 @@ export class NonceBook {
   }
 
   async record(channel: string, nonce: string, reply: Reply): Promise<void> {
-    await this.db.query('UPDATE nonces SET status = :status, response = :response WHERE channel = :channel AND nonce = :nonce',
-      { replacements: { channel, nonce, status: reply.status, response: JSON.stringify(reply.body) } });
+    await this.db.query('UPDATE nonces SET status = $1, response = $2 WHERE channel = $3 AND nonce = $4',
+      { bind: [reply.status, JSON.stringify(reply.body), channel, nonce] });
   }
 }
 
