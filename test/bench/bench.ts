@@ -192,7 +192,7 @@ async function explainHot(dbUrl: string, sql: Record<string, Stmt[][]>): Promise
   const plans: Record<string, string> = {};
   try {
     const seen = new Set<string>();
-    for (const seq of [...sql.existing, ...sql.list, ...sql.replay]) {
+    for (const seq of [...sql.existing, ...sql.list, ...sql.replay, ...sql.newCardFlow]) {
       for (const s of seq) {
         if (!/^\s*(SELECT|UPDATE|INSERT)/i.test(s.text) || seen.has(s.text) || /pg_advisory/.test(s.text)) continue;
         seen.add(s.text);
@@ -310,6 +310,12 @@ async function main(): Promise<void> {
         process.stderr.write(`\r  load [${'#'.repeat(f)}${'-'.repeat(w - f)}] ${done.toLocaleString()}/${SCALE.toLocaleString()}`);
       });
       process.stderr.write('\n');
+      // measure the tables as they would be in service, not in the wake of the bulk load (dead tuples, dirty pages)
+      const settle = new pg.Client({ connectionString: dbUrl });
+      await settle.connect();
+      await settle.query('VACUUM (ANALYZE)');
+      await settle.query('CHECKPOINT');
+      await settle.end();
       const big = await startService(dbUrl);
       const scaled = await scenarioPass(dbUrl, big.url, sql, `${SCALE} cards`);
       await big.stop();
