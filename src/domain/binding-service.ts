@@ -237,12 +237,11 @@ export class BindingService {
     // Serialise SMS decisions per mobile so concurrent flows cannot both pass the last free slot.
     await this.d.db.query('SELECT pg_advisory_xact_lock(hashtext(:m))', { replacements: { m: k.mobileHash }, transaction: t });
     const hourAgo = new Date(now.getTime() - HOUR);
+    // One index range scan each ((mobile_hash, sent_at), (card_hash, sent_at)); an OR of the two scans the table.
     const [[counts]] = await this.d.db.query(
-      `SELECT count(*) FILTER (WHERE mobile_hash = :m AND sent_at > :hourAgo)::int AS "mobileHour",
-              count(*) FILTER (WHERE mobile_hash = :m)::int AS "mobileDay",
-              count(*) FILTER (WHERE card_hash = :c AND sent_at > :hourAgo)::int AS "cardHour"
-         FROM sms_sends
-        WHERE (mobile_hash = :m AND sent_at > :dayAgo) OR (card_hash = :c AND sent_at > :hourAgo)`,
+      `SELECT (SELECT count(*) FROM sms_sends WHERE mobile_hash = :m AND sent_at > :hourAgo)::int AS "mobileHour",
+              (SELECT count(*) FROM sms_sends WHERE mobile_hash = :m AND sent_at > :dayAgo)::int AS "mobileDay",
+              (SELECT count(*) FROM sms_sends WHERE card_hash = :c AND sent_at > :hourAgo)::int AS "cardHour"`,
       { replacements: { m: k.mobileHash, c: k.cardHash, hourAgo, dayAgo: new Date(now.getTime() - 24 * HOUR) }, transaction: t },
     ) as unknown as [[{ mobileHour: number; mobileDay: number; cardHour: number }]];
     const { mobileHour, mobileDay, cardHour } = counts;
