@@ -237,7 +237,7 @@ export class BindingService {
     // Serialise SMS decisions per mobile so concurrent flows cannot both pass the last free slot.
     await this.d.db.query('SELECT pg_advisory_xact_lock(hashtext(:m))', { replacements: { m: k.mobileHash }, transaction: t });
     const hourAgo = new Date(now.getTime() - HOUR);
-    // One index range scan each ((mobile_hash, sent_at), (card_hash, sent_at)); an OR of the two scans the table.
+    // Each count is one range on its index, (mobile_hash, sent_at) or (card_hash, sent_at).
     const [[counts]] = await this.d.db.query(
       `SELECT (SELECT count(*) FROM sms_sends WHERE mobile_hash = :m AND sent_at > :hourAgo)::int AS "mobileHour",
               (SELECT count(*) FROM sms_sends WHERE mobile_hash = :m AND sent_at > :dayAgo)::int AS "mobileDay",

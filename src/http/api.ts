@@ -57,6 +57,8 @@ export function fieldErrors(errors: ErrorObject[]): FieldError[] {
   });
 }
 
+type Handler = (input: { body: unknown; query: Record<string, unknown> }, channel: Channel | undefined) => Promise<Reply>;
+
 /** Channel operations answer 404 unless the path names an active channel in lower case and r_c names it in upper case. */
 async function channelOf(params: Record<string, unknown>, query: Record<string, unknown>, channels: ChannelStore): Promise<Channel | undefined> {
   const path = params.channel;
@@ -70,8 +72,6 @@ async function channelOf(params: Record<string, unknown>, query: Record<string, 
  * 400 (JSON, duplicate keys, schema), 429 (channel rate), then the operation. A signed request's answer is kept
  * with its nonce, so the very same bytes sent again get it again.
  */
-type Handler = (input: { body: unknown; query: Record<string, unknown> }, channel: Channel | undefined) => Promise<Reply>;
-
 export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Promise<Reply>> {
   const { config, bindings } = deps;
   const nonces = new NonceBook(deps.protocolDb);
