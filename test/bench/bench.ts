@@ -157,10 +157,19 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
   return done / seconds;
 }
 
+/** --runs runs of one load, each a step of the progress bar. */
+async function repeated(label: string, once: () => Promise<Load>): Promise<Load[]> {
+  const runs: Load[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    progress(`${label}, run ${r + 1}`);
+    runs.push(await once());
+  }
+  return runs;
+}
+
 async function frameworkCeiling(): Promise<Load> {
   const bare = await startListening('test/bench/bare-koa.ts');
-  const runs: Load[] = [];
-  for (let r = 0; r < RUNS; r++) { progress(`framework ceiling run ${r + 1}`); runs.push(await load(bare.url, 'list')); }
+  const runs = await repeated('framework ceiling', () => load(bare.url, 'list'));
   await bare.stop();
   return medianLoad(runs);
 }
@@ -237,7 +246,9 @@ async function main(): Promise<void> {
   const u = new URL(adminUrl);
   u.pathname = `/${dbName}`;
   const dbUrl = u.toString();
-  steps = 1 + RUNS * (SCENARIOS.length * 2 * (SCALE ? 2 : 1) + 3 + SINGLE.length) + 6 + (SCALE ? 1 : 0);
+  // seeding; per run: framework, half rate, WORKERS=2, each single scenario, every scenario and its ceiling (twice with
+  // --scale); once: autocannon's rate, overload, recovery, housekeeping, and the bulk load with --scale
+  steps = 1 + RUNS * (3 + SINGLE.length + SCENARIOS.length * 2 * (SCALE ? 2 : 1)) + 4 + (SCALE ? 1 : 0);
   const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS };
   try {
     const db = connect(dbUrl, 1);
@@ -255,11 +266,7 @@ async function main(): Promise<void> {
 
     // fixed arrival rates around the measured maximum of the mix
     const max = empty.mix.load.rps;
-    const halves: Load[] = [];
-    for (let r = 0; r < RUNS; r++) {
-      progress(`half the maximum, fixed rate, run ${r + 1}`);
-      halves.push(await load(svc.url, 'mix', { rate: Math.round(max / 2) }));
-    }
+    const halves = await repeated('half the maximum, fixed rate', () => load(svc.url, 'mix', { rate: Math.round(max / 2) }));
     const half = medianLoad(halves);
     progress('half the maximum, autocannon overallRate');
     const halfAutocannon = await load(svc.url, 'mix', { rate: Math.round(max / 2), connections: 64, autocannonRate: true });
@@ -270,24 +277,17 @@ async function main(): Promise<void> {
     // each single-request scenario at half its own maximum too, to see which part of the mix sets its tail
     const halfEach: Record<string, Load> = {};
     for (const s of SINGLE) {
-      const runs: Load[] = [];
-      for (let r = 0; r < RUNS; r++) {
-        progress(`${s} at half its maximum, run ${r + 1}`);
-        // a new-card first call at half the flow's maximum in flows per second (its rps counts three requests a flow)
-        const max = s === 'newFirst' ? empty.newCardFlow.load.rps / 3 : empty[s].load.rps;
-        runs.push(await load(svc.url, s, { rate: Math.round(max / 2) }));
-      }
-      halfEach[s] = medianLoad(runs);
+      // a new-card first call at half the flow's maximum in flows per second (its rps counts three requests a flow)
+      const own = s === 'newFirst' ? empty.newCardFlow.load.rps / 3 : empty[s].load.rps;
+      halfEach[s] = medianLoad(await repeated(`${s} at half its maximum`, () => load(svc.url, s, { rate: Math.round(own / 2) })));
     }
     results.fixedRate = { maxRps: max, half, halfRuns: halves, halfAutocannon, over, recovery, halfEach };
     await svc.stop();
 
-    progress('WORKERS=2');
     const two = await startService(dbUrl, { WORKERS: '2' });
-    const workerRuns: Load[] = [];
-    for (let r = 0; r < RUNS; r++) workerRuns.push(await load(two.url, 'mix'));
+    const twoMix = medianLoad(await repeated('WORKERS=2 mix', () => load(two.url, 'mix')));
     await two.stop();
-    results.workers = { one: empty.mix.load, two: medianLoad(workerRuns), gain: medianLoad(workerRuns).rps / empty.mix.load.rps };
+    results.workers = { one: empty.mix.load, two: twoMix, gain: twoMix.rps / empty.mix.load.rps };
 
     progress('housekeeping under a backlog of 300,000 expired nonces');
     const c = new pg.Client({ connectionString: dbUrl });
