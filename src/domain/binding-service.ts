@@ -1,10 +1,11 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+import type { Sequelize, Transaction } from 'sequelize';
 import type { components } from '../../generated/api-types.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Verification } from '../store/rows.ts';
+import { execute, sql } from '../store/sql.ts';
 import {
   ProviderTimeout, withDeadline, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender,
 } from '../providers/provider-types.ts';
@@ -56,11 +57,9 @@ export class BindingService {
   }
 
   async listCards(channel: string, userId: string): Promise<BankCard[]> {
-    const rows = await this.d.db.query(
+    const rows = await this.sql<{ id: string; masked: string; open_bank: string; bank_card_type: number }>(undefined,
       `SELECT c.id, c.masked, c.open_bank, c.bank_card_type FROM bindings b JOIN cards c ON c.id = b.card_id
-        WHERE b.channel = :channel AND b.user_id = :userId ORDER BY b.created_at DESC, b.id DESC`,
-      { replacements: { channel, userId }, type: QueryTypes.SELECT },
-    ) as { id: string; masked: string; open_bank: string; bank_card_type: number }[];
+        WHERE b.channel = $1 AND b.user_id = $2 ORDER BY b.created_at DESC, b.id DESC`, [channel, userId]);
     return rows.map((c) => ({
       card_id: c.id,
       bank_card: c.masked,
@@ -82,24 +81,20 @@ export class BindingService {
       throw new RequestError('body.bank_card', 'extra_info', '脱敏卡号须与 extra_info 一起提交 / a masked number needs the extra_info from the card list');
     }
     // The card must be in this user's list: by the card list's token (and the number as listed or in full), or by the full number.
-    const named = cardId ? '(c.id = :cardId AND (c.masked = :given OR c.card_hash = :hash))' : 'c.card_hash = :hash';
-    const mine = `bindings b JOIN cards c ON c.id = b.card_id WHERE b.channel = :channel AND b.user_id = :userId AND ${named}`;
-    const replacements = {
-      channel, userId: b.user_id, cardId: cardId ?? null, given: b.bank_card, hash: this.d.vault.hash('card', b.bank_card),
-      bank: b.open_bank.toUpperCase(), type: b.bank_card_type ?? null, now: this.d.now(),
-    };
+    const values: unknown[] = [channel, b.user_id, this.d.vault.hash('card', b.bank_card)];
+    const named = cardId ? (values.push(cardId, b.bank_card), '(c.id = $4 AND (c.masked = $5 OR c.card_hash = $3))') : 'c.card_hash = $3';
+    const mine = `bindings b JOIN cards c ON c.id = b.card_id WHERE b.channel = $1 AND b.user_id = $2 AND ${named}`;
+    const [bank, type, now] = [values.length + 1, values.length + 2, values.length + 3].map((n) => `$${n}`);
     // The usual case in one statement; only a refusal looks again to say why.
-    const [confirmed] = await this.d.db.query(
-      `UPDATE bindings SET confirmed_at = :now FROM (SELECT b.id, c.id AS card_id FROM ${mine}
-          AND c.open_bank = :bank AND (CAST(:type AS smallint) IS NULL OR c.bank_card_type = :type)) hit
+    const [confirmed] = await this.sql<{ card_id: string }>(undefined,
+      `UPDATE bindings SET confirmed_at = ${now} FROM (SELECT b.id, c.id AS card_id FROM ${mine}
+          AND c.open_bank = ${bank} AND (${type}::smallint IS NULL OR c.bank_card_type = ${type})) hit
         WHERE bindings.id = hit.id RETURNING hit.card_id`,
-      { replacements, type: QueryTypes.SELECT },
-    ) as { card_id: string }[];
+      [...values, b.open_bank.toUpperCase(), b.bank_card_type ?? null, this.d.now()]);
     if (confirmed) return bound(confirmed.card_id);
-    const [card] = await this.d.db.query(`SELECT c.open_bank, c.bank_card_type FROM ${mine}`, { replacements, type: QueryTypes.SELECT }) as
-      { open_bank: string; bank_card_type: number }[];
+    const [card] = await this.sql<{ open_bank: string; bank_card_type: number }>(undefined, `SELECT c.open_bank, c.bank_card_type FROM ${mine}`, values);
     if (!card) return failure('CARD_NOT_OWNED');
-    return failure(card.open_bank !== replacements.bank ? 'BIN_BANK_MISMATCH' : 'CARD_TYPE_MISMATCH');
+    return failure(card.open_bank !== b.open_bank.toUpperCase() ? 'BIN_BANK_MISMATCH' : 'CARD_TYPE_MISMATCH');
   }
 
   cardToken(channel: string, userId: string, cardId: string): string {
@@ -153,21 +148,18 @@ export class BindingService {
 
   /** A card already bound is final: to this user (bound) or to another person (refused). */
   private async ownership(k: Key, t?: Transaction): Promise<Outcome | undefined> {
-    const [card] = await this.d.db.query(
-      `SELECT c.id, p.id_number_hash = :idHash AS same_person,
-              EXISTS (SELECT 1 FROM bindings b WHERE b.channel = :channel AND b.user_id = :userId AND b.card_id = c.id) AS mine
-         FROM cards c JOIN persons p ON p.id = c.person_id WHERE c.card_hash = :cardHash`,
-      { replacements: { idHash: k.idHash, channel: k.channel, userId: k.userId, cardHash: k.cardHash }, type: QueryTypes.SELECT, transaction: t },
-    ) as { id: string; same_person: boolean; mine: boolean }[];
+    const [card] = await this.sql<{ id: string; same_person: boolean; mine: boolean }>(t,
+      `SELECT c.id, p.id_number_hash = $1 AS same_person,
+              EXISTS (SELECT 1 FROM bindings b WHERE b.channel = $2 AND b.user_id = $3 AND b.card_id = c.id) AS mine
+         FROM cards c JOIN persons p ON p.id = c.person_id WHERE c.card_hash = $4`, [k.idHash, k.channel, k.userId, k.cardHash]);
     if (!card) return undefined;
     if (!card.same_person) return failure('CARD_BOUND_TO_OTHER');
     return card.mine ? bound(card.id) : undefined;
   }
 
-  /** One statement with bind parameters ($1, $2, …); its rows as plain objects. */
-  private async sql<T = V>(t: Transaction | undefined, text: string, bind: unknown[]): Promise<T[]> {
-    const [rows] = await this.d.db.query(text, { bind, transaction: t });
-    return rows as T[];
+  /** One statement with bind parameters ($1, $2, …); its rows. */
+  private sql<T = V>(t: Transaction | undefined, text: string, values: unknown[]): Promise<T[]> {
+    return sql<T>(this.d.db, t, text, values);
   }
 
   private async lockRow(t: Transaction, k: Key): Promise<V | undefined> {
@@ -235,16 +227,13 @@ export class BindingService {
 
   private async overSmsLimits(t: Transaction, k: Key, now: Date): Promise<boolean> {
     // Serialise SMS decisions per mobile so concurrent flows cannot both pass the last free slot.
-    await this.d.db.query('SELECT pg_advisory_xact_lock(hashtext(:m))', { replacements: { m: k.mobileHash }, transaction: t });
-    const hourAgo = new Date(now.getTime() - HOUR);
+    await this.sql(t, 'SELECT pg_advisory_xact_lock(hashtext($1))', [k.mobileHash]);
     // Each count is one range on its index, (mobile_hash, sent_at) or (card_hash, sent_at).
-    const [[counts]] = await this.d.db.query(
-      `SELECT (SELECT count(*) FROM sms_sends WHERE mobile_hash = :m AND sent_at > :hourAgo)::int AS "mobileHour",
-              (SELECT count(*) FROM sms_sends WHERE mobile_hash = :m AND sent_at > :dayAgo)::int AS "mobileDay",
-              (SELECT count(*) FROM sms_sends WHERE card_hash = :c AND sent_at > :hourAgo)::int AS "cardHour"`,
-      { replacements: { m: k.mobileHash, c: k.cardHash, hourAgo, dayAgo: new Date(now.getTime() - 24 * HOUR) }, transaction: t },
-    ) as unknown as [[{ mobileHour: number; mobileDay: number; cardHour: number }]];
-    const { mobileHour, mobileDay, cardHour } = counts;
+    const [{ mobileHour, mobileDay, cardHour }] = await this.sql<{ mobileHour: number; mobileDay: number; cardHour: number }>(t,
+      `SELECT (SELECT count(*) FROM sms_sends WHERE mobile_hash = $1 AND sent_at > $3)::int AS "mobileHour",
+              (SELECT count(*) FROM sms_sends WHERE mobile_hash = $1 AND sent_at > $4)::int AS "mobileDay",
+              (SELECT count(*) FROM sms_sends WHERE card_hash = $2 AND sent_at > $3)::int AS "cardHour"`,
+      [k.mobileHash, k.cardHash, new Date(now.getTime() - HOUR), new Date(now.getTime() - 24 * HOUR)]);
     const cfg = this.d.config;
     return mobileHour >= cfg.smsPerMobileHour || mobileDay >= cfg.smsPerMobileDay || cardHour >= cfg.smsPerCardHour;
   }
@@ -301,12 +290,10 @@ export class BindingService {
     }
     if (!error && step.call === 'sms') {
       // The usual case in one statement: the code just sent is still this row's latest.
-      const [, sent] = await this.d.db.query(
-        `UPDATE verifications SET busy_until = NULL, code_sent_at = :now, updated_at = :now
-          WHERE id = :id AND generation = :generation AND code_seq = :seq`,
-        { replacements: { now: this.d.now(), id: v.id, generation: v.generation, seq: v.code_seq } },
-      ) as [unknown, { rowCount: number }];
-      if (sent.rowCount === 1) return { done: smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds) };
+      const sent = await execute(this.d.db, undefined,
+        'UPDATE verifications SET busy_until = NULL, code_sent_at = $1, updated_at = $1 WHERE id = $2 AND generation = $3 AND code_seq = $4',
+        [this.d.now(), v.id, v.generation, v.code_seq]);
+      if (sent === 1) return { done: smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds) };
     }
     return this.d.db.transaction(async (t): Promise<Step | undefined> => {
       const [cur] = await this.sql(t, 'SELECT * FROM verifications WHERE id = $1 FOR UPDATE', [v.id]);

@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Sequelize } from 'sequelize';
 import { sign } from '../sdk/sign.ts';
 import type { Channel } from '../store/channel-store.ts';
+import { sql } from '../store/sql.ts';
 import { protocolError, type Reply } from './replies.ts';
 
 const WINDOW_SECONDS = 300;
@@ -60,24 +61,23 @@ export class NonceBook {
    * after the request has passed validation (429 comes last).
    */
   async claim(channel: string, s: Signed, deadline: number, perSecond: number): Promise<{ fresh: true; overRate: boolean } | Reply> {
-    const [[row]] = await this.db.query(
+    const [row] = await sql<{ claimed: number; used: number }>(this.db, undefined,
       `WITH claim AS (
-         INSERT INTO nonces (channel, nonce, signature, created_at) VALUES (:channel, :nonce, :signature, now())
+         INSERT INTO nonces (channel, nonce, signature, created_at) VALUES ($1, $2, $3, now())
          ON CONFLICT DO NOTHING RETURNING 1
        ), counted AS (  -- runs although unreferenced: PostgreSQL always executes data-modifying CTEs
-         INSERT INTO rate_counters (channel, window_start, slot, count) VALUES (:channel, date_trunc('second', now()), :slot, 1)
+         INSERT INTO rate_counters (channel, window_start, slot, count) VALUES ($1, date_trunc('second', now()), $4, 1)
          ON CONFLICT (channel, window_start, slot) DO UPDATE SET count = rate_counters.count + 1 RETURNING count
        )
        -- the statement's snapshot does not see its own increment: hence + 1
        SELECT (SELECT count(*) FROM claim)::int AS claimed,
               ((SELECT coalesce(sum(count), 0) FROM rate_counters
-                 WHERE channel = :channel AND window_start = date_trunc('second', now())) + 1)::int AS used`,
-      { replacements: { channel, ...s, slot: Math.floor(Math.random() * RATE_SLOTS) } },
-    ) as [{ claimed: number; used: number }[], unknown];
+                 WHERE channel = $1 AND window_start = date_trunc('second', now())) + 1)::int AS used`,
+      [channel, s.nonce, s.signature, Math.floor(Math.random() * RATE_SLOTS)]);
     if (row.claimed === 1) return { fresh: true, overRate: row.used > perSecond };
     for (;;) {
-      const [[seen]] = await this.db.query('SELECT signature, status, response FROM nonces WHERE channel = :channel AND nonce = :nonce',
-        { replacements: { channel, nonce: s.nonce } }) as [{ signature: string; status: number | null; response: Reply['body'] | null }[], unknown];
+      const [seen] = await sql<{ signature: string; status: number | null; response: Reply['body'] | null }>(this.db, undefined,
+        'SELECT signature, status, response FROM nonces WHERE channel = $1 AND nonce = $2', [channel, s.nonce]);
       if (seen.signature !== s.signature) return unauthorized('header.X-Nonce', 'replay', 'X-Nonce 已使用 / X-Nonce was already used');
       if (seen.status !== null) return { status: seen.status, body: seen.response! };
       // The first request is still running; past our deadline the business rules' own idempotency takes over.
@@ -87,8 +87,8 @@ export class NonceBook {
   }
 
   async record(channel: string, nonce: string, reply: Reply): Promise<void> {
-    await this.db.query('UPDATE nonces SET status = $1, response = $2 WHERE channel = $3 AND nonce = $4',
-      { bind: [reply.status, JSON.stringify(reply.body), channel, nonce] });
+    await sql(this.db, undefined, 'UPDATE nonces SET status = $1, response = $2 WHERE channel = $3 AND nonce = $4',
+      [reply.status, JSON.stringify(reply.body), channel, nonce]);
   }
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sequelize } from 'sequelize';
 import type { Vault } from '../domain/vault.ts';
+import { sql } from '../store/sql.ts';
 import { ProviderError, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender } from './provider-types.ts';
 
 /**
@@ -38,19 +39,14 @@ export class SandboxSmsSender implements SmsSender {
   constructor(private readonly db: Sequelize, private readonly vault: Vault, private readonly now: () => Date) {}
 
   async send(requestNo: string, mobile: string, code: string, text: string): Promise<void> {
-    await this.db.query(
-      `INSERT INTO sandbox_sms (request_no, mobile_hash, code, text, sent_at) VALUES (:requestNo, :m, :code, :text, :at)
-       ON CONFLICT (request_no) DO NOTHING`,
-      { replacements: { requestNo, m: this.vault.hash('mobile', mobile), code, text, at: this.now() } },
-    );
+    await sql(this.db, undefined, `INSERT INTO sandbox_sms (request_no, mobile_hash, code, text, sent_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (request_no) DO NOTHING`, [requestNo, this.vault.hash('mobile', mobile), code, text, this.now()]);
   }
 
   async inbox(mobile: string): Promise<{ mobile: string; code: string; text: string; sent_at: string }[]> {
-    const [rows] = await this.db.query(
-      'SELECT code, text, sent_at FROM sandbox_sms WHERE mobile_hash = :m ORDER BY sent_at DESC, id DESC LIMIT 50',
-      { replacements: { m: this.vault.hash('mobile', mobile) } },
-    );
-    return (rows as { code: string; text: string; sent_at: Date }[]).map((r) => ({
+    const rows = await sql<{ code: string; text: string; sent_at: Date }>(this.db, undefined,
+      'SELECT code, text, sent_at FROM sandbox_sms WHERE mobile_hash = $1 ORDER BY sent_at DESC, id DESC LIMIT 50', [this.vault.hash('mobile', mobile)]);
+    return rows.map((r) => ({
       mobile, code: r.code, text: r.text, sent_at: new Date(r.sent_at).toISOString(),
     }));
   }
