@@ -172,10 +172,18 @@ export class BindingService {
     return v.busy_until !== null && new Date(v.busy_until) > this.d.now();
   }
 
-  private async update(t: Transaction, v: V, values: Partial<V>): Promise<V> {
+  /** Updates the row; `alsoInsert` (an INSERT … VALUES and its values) rides along in the same statement. */
+  private async update(t: Transaction, v: V, values: Partial<V>, alsoInsert?: [string, unknown[]]): Promise<V> {
     const next = { ...values, updated_at: this.d.now() };
+    const bind: unknown[] = [v.id, ...Object.values(next)];
     const columns = Object.keys(next).map((c, i) => `${c} = $${i + 2}`).join(', '); // names from this file, values bound
-    await this.sql(t, `UPDATE verifications SET ${columns} WHERE id = $1`, [v.id, ...Object.values(next)]);
+    let statement = `UPDATE verifications SET ${columns} WHERE id = $1`;
+    if (alsoInsert) {
+      const [insert, more] = alsoInsert;
+      statement = `WITH also AS (${insert} (${more.map((_, i) => `$${bind.length + i + 1}`).join(', ')})) ${statement}`;
+      bind.push(...more);
+    }
+    await this.sql(t, statement, bind);
     return { ...v, ...next } as V;
   }
 
@@ -185,11 +193,10 @@ export class BindingService {
 
   // Both deciders lock the row before they look at ownership, so a binding that commits meanwhile is seen.
   private async decideFirstCall(t: Transaction, k: Key): Promise<Step> {
-    const now = this.d.now();
-    await this.sql(t, `INSERT INTO verifications (channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, created_at, updated_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING`,
-    [k.channel, k.userId, k.cardHash, k.detailsHash, k.idHash, k.mobileHash, now]);
-    let v = (await this.lockRow(t, k))!;
+    // Creates the row or locks the one there (the no-op update takes the row lock and returns the row as it is).
+    let [v] = await this.sql(t, `INSERT INTO verifications (channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, created_at, updated_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (channel, user_id, card_hash) DO UPDATE SET channel = EXCLUDED.channel RETURNING *`,
+    [k.channel, k.userId, k.cardHash, k.detailsHash, k.idHash, k.mobileHash, this.d.now()]);
     if (this.busy(v)) return { wait: true };
     const owned = await this.ownership(k, t);
     if (owned) return { done: owned };
@@ -217,11 +224,10 @@ export class BindingService {
     if (await this.overSmsLimits(t, k, now)) return { done: failure('SMS_RATE_LIMITED') };
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = v.code_seq + 1;
-    await this.sql(t, 'INSERT INTO sms_sends (mobile_hash, card_hash, sent_at) VALUES ($1, $2, $3)', [k.mobileHash, k.cardHash, now]);
     v = await this.update(t, v, {
       code_seq: seq, code_hash: this.codeHash(v.id, seq, code), code_expires_at: new Date(now.getTime() + cfg.codeTtlSeconds * 1000),
       code_sent_at: null, code_attempts: 0, code_tried: [], code_verified_at: null, busy_until: this.lease(),
-    });
+    }, ['INSERT INTO sms_sends (mobile_hash, card_hash, sent_at) VALUES', [k.mobileHash, k.cardHash, now]]);
     return { call: 'sms', v, code };
   }
 
@@ -294,24 +300,22 @@ export class BindingService {
         'UPDATE verifications SET busy_until = NULL, code_sent_at = $1, updated_at = $1 WHERE id = $2 AND generation = $3 AND code_seq = $4',
         [this.d.now(), v.id, v.generation, v.code_seq]);
       if (sent === 1) return { done: smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds) };
+      // Not the row's latest code any more: corrected details started over (decide again), or this request's lease ran
+      // out and another one sent a newer code (whose lease stands).
+      const [row] = await this.sql<{ generation: number }>(undefined, 'SELECT generation FROM verifications WHERE id = $1', [v.id]);
+      return row?.generation === v.generation ? { done: smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds) } : undefined;
     }
     return this.d.db.transaction(async (t): Promise<Step | undefined> => {
-      const [cur] = await this.sql(t, 'SELECT * FROM verifications WHERE id = $1 FOR UPDATE', [v.id]);
-      const release = { busy_until: null };
-      if (!cur || cur.generation !== v.generation) return error ? { done: error } : undefined;
-      if (error) {
-        await this.update(t, cur, release);
-        return { done: error };
-      }
+      // Locks the row and ends this request's lease, if the row is still in the generation the call was made for; a
+      // review's result is recorded in the same statement.
+      const review = step.call === 'auth' && !error ? ((result as AuthResult).approved ? 'APPROVED' : 'REJECTED') : null;
+      const [cur] = await this.sql(t, `UPDATE verifications SET busy_until = NULL, auth_status = coalesce($3, auth_status), updated_at = $4
+        WHERE id = $1 AND generation = $2 RETURNING *`, [v.id, v.generation, review, this.d.now()]);
+      if (!cur) return error ? { done: error } : undefined;
+      if (error) return { done: error };
       if (step.call === 'auth') {
-        const approved = (result as AuthResult).approved;
-        const reviewed = await this.update(t, cur, { ...release, auth_status: approved ? 'APPROVED' : 'REJECTED' });
         const owned = await this.ownership(k, t); // bound meanwhile, by another flow for this card
-        return owned ? { done: owned } : this.afterReview(t, k, reviewed);
-      }
-      if (step.call === 'sms') {
-        if (cur.code_seq === v.code_seq) await this.update(t, cur, { ...release, code_sent_at: this.d.now() });
-        return { done: smsSent(this.d.config.codeTtlSeconds, this.d.config.resendSeconds) };
+        return owned ? { done: owned } : this.afterReview(t, k, cur);
       }
       return { done: await this.commitBinding(t, cur, card, b, (result as { agreementNo: string }).agreementNo) };
     });
@@ -321,21 +325,19 @@ export class BindingService {
   private async commitBinding(t: Transaction, v: V, c: NewCard, b: BindCardRequest, agreementNo: string): Promise<Outcome> {
     const vault = this.d.vault;
     const now = this.d.now();
-    await this.sql(t, `INSERT INTO persons (id_number_hash, id_number_enc, name_enc, key_id, created_at) VALUES ($1, $2, $3, $4, $5)
-      ON CONFLICT DO NOTHING`, [v.id_number_hash, vault.encrypt(c.idNumber), vault.encrypt(c.name), vault.keyId, now]);
-    const [person] = await this.sql<{ id: string }>(t, 'SELECT id FROM persons WHERE id_number_hash = $1', [v.id_number_hash]);
-    await this.sql(t, `INSERT INTO cards (id, card_hash, card_enc, mobile_enc, key_id, person_id, masked, open_bank, bank_card_type,
-        bank_address, agreement_no, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+    // Each insert returns the row there if there is one (the no-op update also waits for one being committed).
+    const [person] = await this.sql<{ id: string }>(t, `INSERT INTO persons (id_number_hash, id_number_enc, name_enc, key_id, created_at)
+      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_number_hash) DO UPDATE SET id_number_hash = EXCLUDED.id_number_hash RETURNING id`,
+    [v.id_number_hash, vault.encrypt(c.idNumber), vault.encrypt(c.name), vault.keyId, now]);
+    const [card] = await this.sql<{ id: string; person_id: string }>(t, `INSERT INTO cards (id, card_hash, card_enc, mobile_enc, key_id,
+        person_id, masked, open_bank, bank_card_type, bank_address, agreement_no, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+      ON CONFLICT (card_hash) DO UPDATE SET card_hash = EXCLUDED.card_hash RETURNING id, person_id`,
     ['card_' + randomBytes(8).toString('hex'), v.card_hash, vault.encrypt(c.card), vault.encrypt(c.mobile), vault.keyId, person.id,
       maskCard(c.card), c.bank, c.cardType, b.bank_address ?? null, agreementNo, now]);
-    const [card] = await this.sql<{ id: string; person_id: string }>(t, 'SELECT id, person_id FROM cards WHERE card_hash = $1', [v.card_hash]);
-    if (card.person_id !== person.id) {
-      await this.update(t, v, { busy_until: null });
-      return failure('CARD_BOUND_TO_OTHER'); // another person's confirmation committed first
-    }
+    if (card.person_id !== person.id) return failure('CARD_BOUND_TO_OTHER'); // another person's confirmation committed first
     await this.sql(t, `INSERT INTO bindings (channel, user_id, card_id, created_at, confirmed_at) VALUES ($1, $2, $3, $4, $4)
       ON CONFLICT DO NOTHING`, [v.channel, v.user_id, card.id, now]);
-    await this.update(t, v, { busy_until: null, bound_card_id: card.id, code_hash: null });
+    await this.update(t, v, { bound_card_id: card.id, code_hash: null });
     return bound(card.id);
   }
 

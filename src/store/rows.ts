@@ -1,5 +1,5 @@
 // The verification row as the new-card flow reads it (SELECT *); migrations/ own the schema. The service talks to
-// PostgreSQL through Sequelize's query and transaction API with plain SQL: its model layer cost about a fifth of the
+// PostgreSQL with plain SQL on Sequelize's pool and transactions (src/store/sql.ts): its model layer cost about a fifth of the
 // new-card first call's latency (benchmark notes in the README).
 
 export interface Verification {
