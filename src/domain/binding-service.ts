@@ -4,7 +4,7 @@ import type { Sequelize, Transaction } from 'sequelize';
 import type { components } from '../../generated/api-types.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { Verification } from '../store/rows.ts';
+import { VERIFICATION, type Verification } from '../store/rows.ts';
 import { execute, sql } from '../store/sql.ts';
 import {
   ProviderTimeout, withDeadline, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender,
@@ -163,7 +163,7 @@ export class BindingService {
   }
 
   private async lockRow(t: Transaction, k: Key): Promise<V | undefined> {
-    const [v] = await this.sql(t, 'SELECT * FROM verifications WHERE channel = $1 AND user_id = $2 AND card_hash = $3 FOR UPDATE',
+    const [v] = await this.sql(t, `SELECT ${VERIFICATION} FROM verifications WHERE channel = $1 AND user_id = $2 AND card_hash = $3 FOR UPDATE`,
       [k.channel, k.userId, k.cardHash]);
     return v;
   }
@@ -195,7 +195,7 @@ export class BindingService {
   private async decideFirstCall(t: Transaction, k: Key): Promise<Step> {
     // Creates the row or locks the one there (the no-op update takes the row lock and returns the row as it is).
     let [v] = await this.sql(t, `INSERT INTO verifications (channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, created_at, updated_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (channel, user_id, card_hash) DO UPDATE SET channel = EXCLUDED.channel RETURNING *`,
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (channel, user_id, card_hash) DO UPDATE SET channel = EXCLUDED.channel RETURNING ${VERIFICATION}`,
     [k.channel, k.userId, k.cardHash, k.detailsHash, k.idHash, k.mobileHash, this.d.now()]);
     if (this.busy(v)) return { wait: true };
     const owned = await this.ownership(k, t);
@@ -310,7 +310,7 @@ export class BindingService {
       // review's result is recorded in the same statement.
       const review = step.call === 'auth' && !error ? ((result as AuthResult).approved ? 'APPROVED' : 'REJECTED') : null;
       const [cur] = await this.sql(t, `UPDATE verifications SET busy_until = NULL, auth_status = coalesce($3, auth_status), updated_at = $4
-        WHERE id = $1 AND generation = $2 RETURNING *`, [v.id, v.generation, review, this.d.now()]);
+        WHERE id = $1 AND generation = $2 RETURNING ${VERIFICATION}`, [v.id, v.generation, review, this.d.now()]);
       if (!cur) return error ? { done: error } : undefined;
       if (error) return { done: error };
       if (step.call === 'auth') {

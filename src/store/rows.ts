@@ -1,5 +1,5 @@
-// The verification row as the new-card flow reads it (SELECT *); migrations/ own the schema. The service talks to
-// PostgreSQL with plain SQL on Sequelize's pool and transactions (src/store/sql.ts): its model layer cost about a fifth of the
+// The verification row as the new-card flow reads it; migrations/ own the schema. The service talks to PostgreSQL
+// with plain SQL on Sequelize's pool and transactions (src/store/sql.ts): its model layer cost about a fifth of the
 // new-card first call's latency (benchmark notes in the README).
 
 export interface Verification {
@@ -24,3 +24,8 @@ export interface Verification {
   created_at: Date;
   updated_at: Date;
 }
+
+/** Its columns, named: a prepared statement's result must not change shape when a migration adds a column. */
+export const VERIFICATION = `id, channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, generation, auth_status,
+  code_seq, code_hash, code_expires_at, code_sent_at, code_attempts, code_tried, code_verified_at, bound_card_id, busy_until,
+  created_at, updated_at`;

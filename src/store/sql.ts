@@ -6,6 +6,10 @@ interface Connections {
   releaseConnection(connection: pg.Client): void;
 }
 
+// Each distinct statement text gets a name, so each connection parses and plans it once (a prepared statement).
+// The texts are this code's own, a few dozen: the map stays small.
+const names = new Map<string, string>();
+
 /**
  * Runs one statement with bind parameters ($1, $2, …) on a connection of Sequelize's pool: the transaction's, or one
  * lent for the statement; results go through the pool's type parsers. The hot paths use this rather than
@@ -14,11 +18,14 @@ interface Connections {
  * transactions and the migrations.
  */
 async function run(db: Sequelize, t: Transaction | undefined, text: string, values: unknown[]): Promise<pg.QueryResult> {
-  if (t) return (t as unknown as { connection: pg.Client }).connection.query(text, values);
+  let name = names.get(text);
+  if (!name) names.set(text, (name = `bindcard_${names.size}`));
+  const statement = { name, text, values };
+  if (t) return (t as unknown as { connection: pg.Client }).connection.query(statement);
   const pool = db.connectionManager as unknown as Connections;
   const connection = await pool.getConnection({ type: 'write' });
   try {
-    return await connection.query(text, values);
+    return await connection.query(statement);
   } finally {
     pool.releaseConnection(connection);
   }
