@@ -87,7 +87,7 @@ function medianLoad(runs: Load[]): Load {
 }
 
 // ---- the database ceiling: a scenario's recorded statements, replayed by bare pg clients
-interface Stmt { text: string; values?: unknown[]; asyncCommit?: boolean }
+interface Stmt { text: string; values?: unknown[]; name?: string; asyncCommit?: boolean }
 
 async function recordScenarioSql(dbUrl: string): Promise<Record<string, Stmt[][]>> {
   const file = join(tmpdir(), `bindcard-sql-${randomBytes(4).toString('hex')}.jsonl`);
@@ -142,10 +142,13 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
     while (Date.now() < until) {
       const seq = variants[Math.floor(Math.random() * variants.length)];
       // every request carries a new nonce: replay each sequence under a fresh one, as the service sees them
-      const nonce = /INSERT INTO nonces[^']*'[^']*', '([^']+)'/.exec(seq[0]?.text ?? '')?.[1];
+      const nonce = seq.find((s) => /INSERT INTO nonces/.test(s.text))?.values?.[1];
       const fresh = randomBytes(16).toString('hex');
       try {
-        for (const s of seq) await (s.asyncCommit ? asyncPool : c).query(nonce ? s.text.replaceAll(nonce, fresh) : s.text, s.values);
+        for (const s of seq) {
+          const values = s.values?.map((v) => (v === nonce ? fresh : v));
+          await (s.asyncCommit ? asyncPool : c).query(s.name ? { name: s.name, text: s.text, values } : { text: s.text, values });
+        }
       } catch {
         await c.query('ROLLBACK').catch(() => {});
       }
