@@ -33,6 +33,7 @@ const CONNECTIONS = flag('connections', 32);
 const SCALE = argv.includes('--scale') ? flag('scale', 1_000_000) : 0;
 const OVERLOAD_SECONDS = flag('overload-seconds', 30);
 const SEED = 5000; // bound users every scenario draws from
+const VARIANTS = 200; // recorded requests of each kind for the database ceiling
 const SCENARIOS = ['existing', 'newCardFlow', 'replay', 'list', 'mix'] as const;
 const SINGLE = ['existing', 'replay', 'list', 'newFirst'] as const; // one request each, for the open loop
 type Scenario = (typeof SCENARIOS)[number];
@@ -89,47 +90,49 @@ function medianLoad(runs: Load[]): Load {
 // ---- the database ceiling: a scenario's recorded statements, replayed by bare pg clients
 interface Stmt { text: string; values?: unknown[]; name?: string; asyncCommit?: boolean }
 
+/**
+ * Records the statements of VARIANTS requests of each kind, each for another user: replaying one user's statements
+ * from 32 clients at once would make them queue on that user's rows, which the service's load never does.
+ */
 async function recordScenarioSql(dbUrl: string): Promise<Record<string, Stmt[][]>> {
   const file = join(tmpdir(), `bindcard-sql-${randomBytes(4).toString('hex')}.jsonl`);
   writeFileSync(file, '');
   const svc = await startService(dbUrl, { BENCH_RECORD_SQL: file });
-  const marks: [string, number][] = [];
-  const mark = (name: string) => marks.push([name, readFileSync(file, 'utf8').split('\n').length - 1]);
+  const recorded = () => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  /** the statements `run` makes the service send */
+  const record = async (run: () => Promise<unknown>): Promise<Stmt[]> => {
+    const before = recorded().length;
+    await run();
+    return recorded().slice(before).map((l) => JSON.parse(l) as Stmt);
+  };
   const post = async (path: string, body: object) => {
     const bytes = JSON.stringify(body);
     const res = await fetch(svc.url + path, { method: 'POST', body: bytes, headers: { 'content-type': 'application/json', ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes) } });
     return res.json();
   };
+  const inbox = async (mobile: string) => (await fetch(`${svc.url}/sandbox/sms?mobile=${mobile}`)).json() as Promise<{ messages: { code: string }[] }>;
   const BIND = '/demochannel/bindCard?r_c=DEMO';
-  const w = identity(7);
-  const n = identity(fresh++);
-  const steps: [string, () => Promise<unknown>][] = [
-    // opens each pool's connection (and its set-up statements) before anything is recorded for a scenario
-    ['warm-up', () => post('/demochannel/bankCardList?r_c=DEMO', { user_id: identity(8).user_id })],
-    ['existing', () => post(BIND, { user_id: w.user_id, bank_card: w.bank_card, open_bank: 'ICBC', bind_card_src: 2 })],
-    ['replay', () => post(BIND, { ...w, verify_code: '123456' })],
-    ['list', () => post('/demochannel/bankCardList?r_c=DEMO', { user_id: w.user_id })],
-    ['newFirst', () => post(BIND, n)],
-    ['newSms', () => fetch(`${svc.url}/sandbox/sms?mobile=${n.user_mobile}`).then((r) => r.json())],
-    ['newConfirm', async () => {
-      const inbox = await (await fetch(`${svc.url}/sandbox/sms?mobile=${n.user_mobile}`)).json() as { messages: { code: string }[] };
-      mark('skip');
-      return post(BIND, { ...n, verify_code: inbox.messages[0].code });
-    }],
-  ];
-  for (const [name, run] of steps) { mark(name); await run(); }
-  mark('end');
+  const LIST = '/demochannel/bankCardList?r_c=DEMO';
+  await post(LIST, { user_id: identity(SEED - 1).user_id }); // opens each pool's connection (and its set-up statements) first
+  const out: Record<'existing' | 'replay' | 'list' | 'newFirst' | 'newCardFlow', Stmt[][]> = { existing: [], replay: [], list: [], newFirst: [], newCardFlow: [] };
+  for (let i = 0; i < VARIANTS; i++) {
+    const w = identity(i);
+    out.existing.push(await record(() => post(BIND, { user_id: w.user_id, bank_card: w.bank_card, open_bank: 'ICBC', bind_card_src: 2 })));
+    out.replay.push(await record(() => post(BIND, { ...w, verify_code: '123456' })));
+    out.list.push(await record(() => post(LIST, { user_id: w.user_id })));
+    const n = identity(fresh++);
+    const first = await record(() => post(BIND, n));
+    const sms = await record(() => inbox(n.user_mobile));
+    const { messages } = await inbox(n.user_mobile);
+    const confirm = await record(() => post(BIND, { ...n, verify_code: messages[0].code }));
+    out.newFirst.push(first);
+    out.newCardFlow.push([...first, ...sms, ...confirm]);
+  }
   await svc.stop();
-  const lines = readFileSync(file, 'utf8').split('\n');
   rmSync(file);
-  const seg: Record<string, Stmt[]> = {};
-  for (let i = 0; i < marks.length - 1; i++) seg[marks[i][0]] = lines.slice(marks[i][1], marks[i + 1][1]).filter(Boolean).map((l) => JSON.parse(l));
-  return {
-    existing: [seg.existing], replay: [seg.replay], list: [seg.list],
-    newCardFlow: [[...seg.newFirst, ...seg.newSms, ...seg.newConfirm]],
-    // the mix's parts with its weights (list 4, existing 3, replay 2, new first call 1)
-    mix: [seg.list, seg.list, seg.list, seg.list, seg.existing, seg.existing, seg.existing, seg.replay, seg.replay, seg.newFirst],
-  };
+  const { existing, replay, list, newFirst } = out;
+  // the mix's parts with its weights (list 4, existing 3, replay 2, new first call 1)
+  return { ...out, mix: [...list, ...list, ...list, ...list, ...existing, ...existing, ...existing, ...replay, ...replay, ...newFirst] };
 }
 
 async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number, seconds: number): Promise<number> {
