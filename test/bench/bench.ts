@@ -209,7 +209,7 @@ async function explainHot(dbUrl: string, sql: Record<string, Stmt[][]>): Promise
     const seen = new Set<string>();
     for (const seq of [...sql.existing, ...sql.list, ...sql.replay, ...sql.newCardFlow]) {
       for (const s of seq) {
-        if (!/^\s*(SELECT|UPDATE|INSERT)/i.test(s.text) || seen.has(s.text) || /pg_advisory/.test(s.text)) continue;
+        if (!/^\s*(SELECT|UPDATE|INSERT|WITH)/i.test(s.text) || seen.has(s.text) || /pg_advisory/.test(s.text)) continue;
         seen.add(s.text);
         await c.query('BEGIN');
         const r = await c.query(`EXPLAIN ANALYZE ${s.text}`, s.values).catch((e: Error) => ({ rows: [{ 'QUERY PLAN': `(${e.message})` }] }));
