@@ -224,6 +224,7 @@ export class BindingService {
     if (await this.overSmsLimits(t, k, now)) return { done: failure('SMS_RATE_LIMITED') };
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = v.code_seq + 1;
+    // The new code and the send that the SMS limits count, in one statement.
     v = await this.update(t, v, {
       code_seq: seq, code_hash: this.codeHash(v.id, seq, code), code_expires_at: new Date(now.getTime() + cfg.codeTtlSeconds * 1000),
       code_sent_at: null, code_attempts: 0, code_tried: [], code_verified_at: null, busy_until: this.lease(),
