@@ -2,9 +2,9 @@ import { appendFileSync } from 'node:fs';
 import pg from 'pg';
 
 /**
- * Benchmark only (BENCH_RECORD_SQL=file): appends every statement the service sends, with its values, its name when it
- * is prepared and whether its session commits asynchronously, one JSON line each, so the benchmark can replay a scenario's exact SQL against the
- * database alone.
+ * Benchmark only (BENCH_RECORD_SQL=file): appends every statement the service sends, with its values, its name when
+ * it is prepared and whether its session commits asynchronously, one JSON line each, so the benchmark can replay a
+ * scenario's exact SQL against the database alone.
  */
 export function recordSql(file: string): void {
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -98,12 +98,15 @@ async function recordScenarioSql(dbUrl: string): Promise<Record<string, Stmt[][]
   const file = join(tmpdir(), `bindcard-sql-${randomBytes(4).toString('hex')}.jsonl`);
   writeFileSync(file, '');
   const svc = await startService(dbUrl, { BENCH_RECORD_SQL: file });
-  const recorded = () => readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  /** the statements `run` makes the service send */
+  /** the statements `run` makes the service send: the lines the recorder appends meanwhile (it writes before it sends) */
   const record = async (run: () => Promise<unknown>): Promise<Stmt[]> => {
-    const before = recorded().length;
+    const from = statSync(file).size;
     await run();
-    return recorded().slice(before).map((l) => JSON.parse(l) as Stmt);
+    const added = Buffer.alloc(statSync(file).size - from);
+    const fd = openSync(file, 'r');
+    readSync(fd, added, 0, added.length, from);
+    closeSync(fd);
+    return added.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Stmt);
   };
   const post = async (path: string, body: object) => {
     const bytes = JSON.stringify(body);
