@@ -64,14 +64,16 @@ interface Load {
   statusCodes: Record<string, { count: number }>;
   /** open loop only: per second, 2xx answers, 503s and the slowest answer (ms) */
   timeline?: { ok: number; shed: number; max: number }[];
-  /** open loop only: answers on connections opened during the run, and on open keep-alive ones */
+  /** open loop only: first answers on connections opened during the run, and answers on open keep-alive ones */
   connections?: { opened: { count: number; max: number }; reused: { count: number; max: number } };
+  /** open loop of the mix only: each part's latency */
+  byKind?: Record<string, { count: number; p50: number; p99: number }>;
 }
 let fresh = 100_000_000;
 /** Closed loop (autocannon) without a rate; with one, an open loop at that fixed arrival rate (see load.ts). */
-async function load(url: string, scenario: string, o: { connections?: number; duration?: number; rate?: number; autocannonRate?: boolean } = {}): Promise<Load> {
+async function load(url: string, scenario: string, o: { connections?: number; duration?: number; rate?: number; autocannonRate?: boolean; sockets?: number } = {}): Promise<Load> {
   const duration = o.duration ?? DURATION;
-  const spec = { url, scenario, connections: o.connections ?? CONNECTIONS, duration, rate: o.rate, autocannonRate: o.autocannonRate, seeded: [0, SEED], fresh };
+  const spec = { url, scenario, connections: o.connections ?? CONNECTIONS, duration, rate: o.rate, autocannonRate: o.autocannonRate, sockets: o.sockets, seeded: [0, SEED], fresh };
   fresh += 1_000_000;
   const proc = spawn(process.execPath, ['--import', 'tsx', 'test/bench/load.ts', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -256,8 +258,8 @@ async function main(): Promise<void> {
   u.pathname = `/${dbName}`;
   const dbUrl = u.toString();
   // seeding; per run: framework, half rate, WORKERS=2, each single scenario, every scenario and its ceiling (twice with
-  // --scale); once: autocannon's rate, overload, recovery, housekeeping, and the bulk load with --scale
-  steps = 1 + RUNS * (3 + SINGLE.length + SCENARIOS.length * 2 * (SCALE ? 2 : 1)) + 4 + (SCALE ? 1 : 0);
+  // --scale); once: autocannon's rate, overload twice, recovery, housekeeping, and the bulk load with --scale
+  steps = 1 + RUNS * (3 + SINGLE.length + SCENARIOS.length * 2 * (SCALE ? 2 : 1)) + 5 + (SCALE ? 1 : 0);
   const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS };
   try {
     const db = connect(dbUrl, 1);
@@ -290,7 +292,11 @@ async function main(): Promise<void> {
       const own = s === 'newFirst' ? empty.newCardFlow.load.rps / 3 : empty[s].load.rps;
       halfEach[s] = medianLoad(await repeated(`${s} at half its maximum`, () => load(svc.url, s, { rate: Math.round(own / 2) })));
     }
-    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfAutocannon, over, recovery, halfEach };
+    // twice again from a client that opens a connection for every request in flight (up to 1,024): Node accepts one
+    // new connection per event-loop turn, so under overload new connections wait in the listen queue (README)
+    progress(`twice the maximum, up to 1,024 connections`);
+    const overWide = await load(svc.url, 'mix', { rate: Math.round(max * 2), duration: OVERLOAD_SECONDS, sockets: 1024 });
+    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfAutocannon, over, recovery, halfEach, overWide };
     await svc.stop();
 
     const two = await startService(dbUrl, { WORKERS: '2' });
@@ -343,18 +349,23 @@ async function main(): Promise<void> {
   const lines = [`bindcard benchmark · ${RUNS} runs of ${DURATION} s, ${CONNECTIONS} connections, medians · framework ceiling (bare Koa): ${fw.rps.toFixed(0)} req/s`];
   lines.push('scenario        throughput and latency                                                   db ceiling   ratio');
   for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(empty[s].load)}  ${empty[s].dbCeiling.toFixed(0).padStart(8)}   ${empty[s].ratio.toFixed(2)}`);
-  const fr = results.fixedRate as { maxRps: number; half: Load; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load> };
+  const fr = results.fixedRate as { maxRps: number; half: Load; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load>; overWide: Load };
   const shed = (l: Load) => l.statusCodes?.['503']?.count ?? 0;
   const seconds = (l: Load) => (l.timeline ?? []).map((t) => `${t.ok}/${t.shed}/${t.max}`).join(' ');
+  const parts = (l: Load) => Object.entries(l.byKind ?? {}).map(([k, v]) => `${k} ${v.p50}/${v.p99}`).join(', ');
   lines.push(`fixed rate ${Math.round(fr.maxRps / 2)} req/s (half the mix maximum), open loop:  ${fmt(fr.half)}  (503: ${shed(fr.half)})`);
+  lines.push(`  the mix's parts, p50/p99 ms: ${parts(fr.half)}`);
   for (const [name, l] of Object.entries(fr.halfEach)) lines.push(`  ${name.padEnd(9)} alone at ${l.rps.toFixed(0)} req/s:  ${fmt(l)}`);
   lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
-  lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
+  lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop over ≤ 128 connections:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
   lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.over)}`);
   const oc = fr.over.connections;
-  if (oc) lines.push(`  slowest on the ${oc.opened.count} connections opened meanwhile: ${oc.opened.max} ms; on open keep-alive connections (${oc.reused.count} answers): ${oc.reused.max} ms`);
+  if (oc) lines.push(`  slowest first answer on the ${oc.opened.count} connections opened meanwhile: ${oc.opened.max} ms; on open keep-alive connections (${oc.reused.count} answers): ${oc.reused.max} ms`);
   lines.push(`recovery at half the maximum right after:  ${fmt(fr.recovery)}  (503: ${shed(fr.recovery)})`);
   lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.recovery)}`);
+  const wide = fr.overWide.connections;
+  lines.push(`twice again over ≤ 1,024 connections (one per request in flight):  ${fmt(fr.overWide)}  (503 shed: ${shed(fr.overWide)})`);
+  if (wide) lines.push(`  slowest first answer on the ${wide.opened.count} connections opened meanwhile: ${wide.opened.max} ms; on open keep-alive connections: ${wide.reused.max} ms`);
   const wk = results.workers as { two: Load; gain: number };
   lines.push(`WORKERS=2 mix:  ${fmt(wk.two)}  (gain ×${wk.gain.toFixed(2)} over one)`);
   const hk = results.housekeeping as { during: Load; without: Load; expiredLeft: number };

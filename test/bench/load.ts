@@ -6,7 +6,10 @@
 // reqsMadeThisSecond), so every second starts with a burst at full concurrency; and its coordinated-omission
 // correction uses an expected interval of ceil(1 / rate) = 1 ms, adding a synthetic sample for every millisecond of a
 // slow answer. Here request i is sent at start + i / rate whether or not earlier ones were answered, and its latency
-// is counted from that planned moment, so a stall on either side shows up in the numbers.
+// is counted from that planned moment, so a stall on either side shows up in the numbers. The requests are built and
+// signed before the clock starts (the generator shares the two cores with the service), and they go over at most
+// `sockets` keep-alive connections, as a partner's HTTP client pool would send them: a request waiting for a free
+// connection waits on the clock too.
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
@@ -17,6 +20,8 @@ const opts = JSON.parse(process.argv[2]) as {
   url: string; scenario: string; connections: number; duration: number; rate?: number; seeded: [number, number]; fresh: number;
   /** with a rate: autocannon's overallRate instead of the open loop, to show the difference */
   autocannonRate?: boolean;
+  /** with a rate: the most connections the open loop opens (default 128) */
+  sockets?: number;
 };
 const BIND = '/demochannel/bindCard?r_c=DEMO';
 const LIST = '/demochannel/bankCardList?r_c=DEMO';
@@ -24,7 +29,7 @@ const [seedFrom, seedCount] = opts.seeded;
 const anySeeded = () => identity(seedFrom + Math.floor(Math.random() * seedCount));
 let fresh = opts.fresh;
 
-type Req = { method: string; path: string; body?: string; headers: Record<string, string> };
+type Req = { method: string; path: string; body?: string; headers: Record<string, string>; kind?: string };
 function signedPost(path: string, body: object): Req {
   const bytes = JSON.stringify(body);
   return { method: 'POST', path, body: bytes, headers: { 'content-type': 'application/json', ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes) } };
@@ -36,8 +41,8 @@ const one: Record<string, () => Req> = {
   list: () => signedPost(LIST, { user_id: anySeeded().user_id }),
   newFirst: () => signedPost(BIND, identity(fresh++)),
 };
-const MIX: [number, () => Req][] = [[0.4, one.list], [0.3, one.existing], [0.2, one.replay], [0.1, one.newFirst]];
-const mix = () => { let r = Math.random(); for (const [p, f] of MIX) { if ((r -= p) < 0) return f(); } return one.list(); };
+const MIX: [number, string][] = [[0.4, 'list'], [0.3, 'existing'], [0.2, 'replay'], [0.1, 'newFirst']];
+const mix = () => { let r = Math.random(); for (const [p, k] of MIX) { if ((r -= p) < 0) return { ...one[k](), kind: k }; } return { ...one.list(), kind: 'list' }; };
 
 const single = (make: () => Req) => [{ setupRequest: (req: object) => ({ ...req, ...make() }) }];
 // The full new-card flow for distinct users: first call, the code from the sandbox phone, confirmation.
@@ -52,23 +57,28 @@ const flow = [
 
 async function openLoop(make: () => Req, rate: number, seconds: number): Promise<object> {
   const u = new URL(opts.url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.sockets ?? 128 });
+  const seen = new WeakSet<object>(); // sockets that have carried a request
   const send = (r: Req) => new Promise<{ status: number; newConnection: boolean }>((resolve) => {
+    let newConnection = false;
     const req = http.request({ host: u.hostname, port: u.port, agent, method: r.method, path: r.path, headers: r.headers }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, newConnection: !req.reusedSocket }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, newConnection }));
     });
-    req.on('error', () => resolve({ status: 0, newConnection: !req.reusedSocket }));
+    req.on('socket', (socket) => { newConnection = !seen.has(socket); seen.add(socket); });
+    req.on('error', () => resolve({ status: 0, newConnection }));
     req.end(r.body);
   });
   const latencies: number[] = [];
+  const byKind: Record<string, number[]> = {}; // the mix's parts apart, to see which sets its tail
   const codes: Record<string, { count: number }> = {};
   // per planned second: answers that were 2xx, 503s, and the slowest answer
-  // answers on connections the generator had to open meanwhile, apart from those on open keep-alive ones
+  // first answers on connections the generator opened during the run, apart from those on open keep-alive ones
   const connections = { opened: { count: 0, max: 0 }, reused: { count: 0, max: 0 } };
   const timeline = Array.from({ length: Math.ceil(seconds) }, () => ({ ok: 0, shed: 0, max: 0 }));
   const pending: Promise<void>[] = [];
   const total = Math.round(rate * seconds);
+  const requests = Array.from({ length: total }, make);
   const lag = monitorEventLoopDelay({ resolution: 5 }); // the generator's own stalls, which would count against the service
   lag.enable();
   const start = performance.now();
@@ -76,9 +86,11 @@ async function openLoop(make: () => Req, rate: number, seconds: number): Promise
     const planned = start + (i * 1000) / rate;
     const wait = planned - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(send(make()).then(({ status, newConnection }) => {
+    const r = requests[i];
+    pending.push(send(r).then(({ status, newConnection }) => {
       const ms = performance.now() - planned;
       latencies.push(ms);
+      if (r.kind) (byKind[r.kind] ??= []).push(ms);
       const c = newConnection ? connections.opened : connections.reused;
       c.count++;
       c.max = Math.max(c.max, Math.round(ms));
@@ -92,13 +104,17 @@ async function openLoop(make: () => Req, rate: number, seconds: number): Promise
   await Promise.all(pending);
   const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
-  const sorted = latencies.sort((a, b) => a - b);
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
+  const quantile = (xs: number[], q: number) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
+  };
+  const at = (q: number) => quantile(latencies, q);
   const errors = codes['0']?.count ?? 0;
   return {
     rps: total / elapsed, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), errors, timeouts: 0, total,
     non2xx: Object.entries(codes).filter(([c]) => c !== '0' && !c.startsWith('2')).reduce((n, [, v]) => n + v.count, 0),
     statusCodes: codes, timeline, connections, generatorLagMaxMs: Math.round(lag.max / 1e6),
+    byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => [k, { count: xs.length, p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) }])),
   };
 }
 
