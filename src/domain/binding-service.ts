@@ -148,13 +148,8 @@ export class BindingService {
 
   /** A card already bound is final: to this user (bound) or to another person (refused). */
   private async ownership(k: Key, t?: Transaction): Promise<Outcome | undefined> {
-    const [card] = await this.sql<{ id: string; same_person: boolean; mine: boolean }>(t,
-      `SELECT c.id, p.id_number_hash = $1 AS same_person,
-              EXISTS (SELECT 1 FROM bindings b WHERE b.channel = $2 AND b.user_id = $3 AND b.card_id = c.id) AS mine
-         FROM cards c JOIN persons p ON p.id = c.person_id WHERE c.card_hash = $4`, [k.idHash, k.channel, k.userId, k.cardHash]);
-    if (!card) return undefined;
-    if (!card.same_person) return failure('CARD_BOUND_TO_OTHER');
-    return card.mine ? bound(card.id) : undefined;
+    const [card] = await this.sql<Owner>(t, OWNER, [k.idHash, k.channel, k.userId, k.cardHash]);
+    return ownerOutcome(card);
   }
 
   /** One statement with bind parameters ($1, $2, …); its rows. */
@@ -221,7 +216,10 @@ export class BindingService {
     if (live && v.code_sent_at && now.getTime() - new Date(v.code_sent_at).getTime() < cfg.resendSeconds * 1000) {
       return { done: smsSent(cfg.codeTtlSeconds, cfg.resendSeconds) };
     }
-    if (await this.overSmsLimits(t, k, now)) return { done: failure('SMS_RATE_LIMITED') };
+    const { owner, overLimits } = await this.smsChecks(t, k, now);
+    const taken = ownerOutcome(owner); // bound meanwhile, by another flow for this card
+    if (taken) return { done: taken };
+    if (overLimits) return { done: failure('SMS_RATE_LIMITED') };
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = v.code_seq + 1;
     // The new code and the send that the SMS limits count, in one statement.
@@ -232,17 +230,22 @@ export class BindingService {
     return { call: 'sms', v, code };
   }
 
-  private async overSmsLimits(t: Transaction, k: Key, now: Date): Promise<boolean> {
+  /** What decides an SMS, read after the mobile's lock: whether the card is bound now, and the SMS limits. */
+  private async smsChecks(t: Transaction, k: Key, now: Date): Promise<{ owner?: Owner; overLimits: boolean }> {
     // Serialise SMS decisions per mobile so concurrent flows cannot both pass the last free slot.
     await this.sql(t, 'SELECT pg_advisory_xact_lock(hashtext($1))', [k.mobileHash]);
     // Each count is one range on its index, (mobile_hash, sent_at) or (card_hash, sent_at).
-    const [{ mobileHour, mobileDay, cardHour }] = await this.sql<{ mobileHour: number; mobileDay: number; cardHour: number }>(t,
-      `SELECT (SELECT count(*) FROM sms_sends WHERE mobile_hash = $1 AND sent_at > $3)::int AS "mobileHour",
-              (SELECT count(*) FROM sms_sends WHERE mobile_hash = $1 AND sent_at > $4)::int AS "mobileDay",
-              (SELECT count(*) FROM sms_sends WHERE card_hash = $2 AND sent_at > $3)::int AS "cardHour"`,
-      [k.mobileHash, k.cardHash, new Date(now.getTime() - HOUR), new Date(now.getTime() - 24 * HOUR)]);
+    const [row] = await this.sql<Partial<Owner> & { mobileHour: number; mobileDay: number; cardHour: number }>(t,
+      `SELECT o.*, (SELECT count(*) FROM sms_sends WHERE mobile_hash = $5 AND sent_at > $6)::int AS "mobileHour",
+              (SELECT count(*) FROM sms_sends WHERE mobile_hash = $5 AND sent_at > $7)::int AS "mobileDay",
+              (SELECT count(*) FROM sms_sends WHERE card_hash = $4 AND sent_at > $6)::int AS "cardHour"
+         FROM (SELECT) one LEFT JOIN (${OWNER}) o ON true`,
+      [k.idHash, k.channel, k.userId, k.cardHash, k.mobileHash, new Date(now.getTime() - HOUR), new Date(now.getTime() - 24 * HOUR)]);
     const cfg = this.d.config;
-    return mobileHour >= cfg.smsPerMobileHour || mobileDay >= cfg.smsPerMobileDay || cardHour >= cfg.smsPerCardHour;
+    return {
+      owner: row.id ? (row as Owner) : undefined,
+      overLimits: row.mobileHour >= cfg.smsPerMobileHour || row.mobileDay >= cfg.smsPerMobileDay || row.cardHour >= cfg.smsPerCardHour,
+    };
   }
 
   private codeHash(verificationId: string, seq: number, code: string): string {
@@ -314,10 +317,7 @@ export class BindingService {
         WHERE id = $1 AND generation = $2 RETURNING ${VERIFICATION}`, [v.id, v.generation, review, this.d.now()]);
       if (!cur) return error ? { done: error } : undefined;
       if (error) return { done: error };
-      if (step.call === 'auth') {
-        const owned = await this.ownership(k, t); // bound meanwhile, by another flow for this card
-        return owned ? { done: owned } : this.afterReview(t, k, cur);
-      }
+      if (step.call === 'auth') return this.afterReview(t, k, cur); // which looks at ownership again before an SMS
       return { done: await this.commitBinding(t, cur, card, b, (result as { agreementNo: string }).agreementNo) };
     });
   }
@@ -350,6 +350,18 @@ export class BindingService {
       [this.d.now(), channel, b.user_id, data.status ? `${event}:${data.status}` : event,
         /^[0-9]{12,19}$/.test(b.bank_card) ? maskCard(b.bank_card) : b.bank_card, data.card_id ?? null, o.code, data.sub_code ?? null]);
   }
+}
+
+/** The card with this hash, if bound: whether to the same person, and whether to this user ($1 id hash, $2 channel, $3 user, $4 card hash). */
+const OWNER = `SELECT c.id, p.id_number_hash = $1 AS same_person,
+    EXISTS (SELECT 1 FROM bindings b WHERE b.channel = $2 AND b.user_id = $3 AND b.card_id = c.id) AS mine
+  FROM cards c JOIN persons p ON p.id = c.person_id WHERE c.card_hash = $4`;
+interface Owner { id: string; same_person: boolean; mine: boolean }
+
+function ownerOutcome(card: Owner | undefined): Outcome | undefined {
+  if (!card) return undefined;
+  if (!card.same_person) return failure('CARD_BOUND_TO_OTHER');
+  return card.mine ? bound(card.id) : undefined;
 }
 
 interface Key {

@@ -230,6 +230,33 @@ describe('new card (bind_card_src=1)', () => {
       expect(await svc.inbox('13800000001')).to.have.length(0);
     });
 
+    it('answers 502 and sends no SMS when another person binds the card while this first call is in review', async () => {
+      let release = () => {};
+      let gate: Promise<void> | undefined;
+      const gated = await startService({}, {
+        auth: {
+          verify: async () => { await gate; return { approved: true }; },
+          sign: async (requestNo: string) => ({ agreementNo: `AGR-${requestNo}` }),
+        },
+      });
+      try {
+        const p1 = seedNewCard({ user_id: 'p1' });
+        const p2 = seedNewCard({ user_id: 'p2', id_number: idNumber(9), user_name: '赵六', user_mobile: '13800000003' });
+        await gated.bind(p1);
+        gate = new Promise((r) => { release = r; });
+        const inReview = gated.bind(p2); // waits in the card review
+        await new Promise((r) => setTimeout(r, 100));
+        const [msg] = await gated.inbox('13420504517');
+        expect((await gated.bind({ ...p1, verify_code: msg.code })).body.data.status).to.equal('BOUND');
+        release();
+        expect((await inReview).body).to.deep.equal({ code: 502, message: '该卡已被绑定', data: { sub_code: 'CARD_BOUND_TO_OTHER' } });
+        expect(await gated.inbox('13800000003')).to.have.length(0);
+      } finally {
+        release();
+        await gated.stop();
+      }
+    });
+
     it('lets the same person bind the card for another partner user, with the same card_id', async () => {
       const a = await bindNewCard(svc, seedNewCard());
       const b = await bindNewCard(svc, seedNewCard({ user_id: 'second-account' }));
