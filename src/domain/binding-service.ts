@@ -186,14 +186,20 @@ export class BindingService {
     return new Date(this.d.now().getTime() + this.d.config.providerTimeoutMs + 500);
   }
 
-  // Both deciders lock the row before they look at ownership, so a binding that commits meanwhile is seen.
   private async decideFirstCall(t: Transaction, k: Key): Promise<Step> {
-    // Creates the row or locks the one there (the no-op update takes the row lock and returns the row as it is).
-    let [v] = await this.sql(t, `INSERT INTO verifications (channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, created_at, updated_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (channel, user_id, card_hash) DO UPDATE SET channel = EXCLUDED.channel RETURNING ${VERIFICATION}`,
-    [k.channel, k.userId, k.cardHash, k.detailsHash, k.idHash, k.mobileHash, this.d.now()]);
+    // Creates the row or locks the one there (the no-op update takes the row lock and returns the row as it is), and
+    // looks at ownership in the same statement. Its snapshot predates a lock wait, so a binding committed meanwhile may
+    // be missed here: the SMS decision reads ownership again after its locks, so at worst a card review is wasted.
+    const [row] = await this.sql<V & { owner: Owner | null }>(t, `WITH v AS (
+        INSERT INTO verifications (channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, created_at, updated_at)
+        VALUES ($2, $3, $4, $5, $1, $6, $7, $7) ON CONFLICT (channel, user_id, card_hash) DO UPDATE SET channel = EXCLUDED.channel
+        RETURNING ${VERIFICATION})
+      SELECT v.*, row_to_json(o) AS owner FROM v LEFT JOIN (${OWNER}) o ON true`,
+    [k.idHash, k.channel, k.userId, k.cardHash, k.detailsHash, k.mobileHash, this.d.now()]);
+    const { owner, ...fields } = row;
+    let v: V = fields;
     if (this.busy(v)) return { wait: true };
-    const owned = await this.ownership(k, t);
+    const owned = ownerOutcome(owner ?? undefined);
     if (owned) return { done: owned };
     if (v.details_hash !== k.detailsHash) {
       // Corrected details start the review over; the SMS limits still count what was sent.
@@ -252,6 +258,7 @@ export class BindingService {
     return this.d.vault.hash('code', `${verificationId}:${seq}:${code}`);
   }
 
+  // The confirmation locks the row before it looks at ownership, so a binding that commits meanwhile is seen.
   private async decideConfirmation(t: Transaction, k: Key, code: string): Promise<Step> {
     const v = await this.lockRow(t, k);
     if (v && this.busy(v)) return { wait: true };
