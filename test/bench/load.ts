@@ -9,7 +9,7 @@
 // is counted from that planned moment, so a stall on either side shows up in the numbers. The requests are built and
 // signed before the clock starts (the generator shares the two cores with the service), and they go over at most
 // `sockets` keep-alive connections, as a partner's HTTP client pool would send them: a request waiting for a free
-// connection waits on the clock too.
+// connection waits on the clock too. With `warmup`, the first seconds of the same load are sent and not counted.
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
@@ -22,6 +22,8 @@ const opts = JSON.parse(process.argv[2]) as {
   autocannonRate?: boolean;
   /** with a rate: the most connections the open loop opens (default 128) */
   sockets?: number;
+  /** with a rate: seconds of the same load sent first and not counted (a new generator process, its connections) */
+  warmup?: number;
 };
 const BIND = '/demochannel/bindCard?r_c=DEMO';
 const LIST = '/demochannel/bankCardList?r_c=DEMO';
@@ -78,15 +80,21 @@ async function openLoop(make: () => Req, rate: number, seconds: number): Promise
   const timeline = Array.from({ length: Math.ceil(seconds) }, () => ({ ok: 0, shed: 0, max: 0 }));
   const pending: Promise<void>[] = [];
   const total = Math.round(rate * seconds);
-  const requests = Array.from({ length: total }, make);
+  const warm = Math.round(rate * (opts.warmup ?? 0));
+  const requests = Array.from({ length: warm + total }, make);
   const lag = monitorEventLoopDelay({ resolution: 5 }); // the generator's own stalls, which would count against the service
-  lag.enable();
-  const start = performance.now();
-  for (let i = 0; i < total; i++) {
-    const planned = start + (i * 1000) / rate;
+  const begun = performance.now();
+  const start = begun + (warm * 1000) / rate; // the counted requests' first planned moment
+  for (let i = 0; i < warm + total; i++) {
+    const planned = begun + (i * 1000) / rate;
     const wait = planned - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const r = requests[i];
+    if (i < warm) {
+      send(r);
+      continue;
+    }
+    if (i === warm) lag.enable();
     pending.push(send(r).then(({ status, newConnection }) => {
       const ms = performance.now() - planned;
       latencies.push(ms);
