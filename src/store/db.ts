@@ -5,6 +5,7 @@ import * as m001 from './migrations/001-initial.ts';
 import * as m002 from './migrations/002-partners.ts';
 import * as m003 from './migrations/003-housekeeping.ts';
 import * as m004 from './migrations/004-rate-slots.ts';
+import * as m005 from './migrations/005-verifications-hot.ts';
 
 /**
  * A pool to PostgreSQL. `asyncCommit` sessions run with synchronous_commit off: a commit returns before its WAL
@@ -26,6 +27,7 @@ export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean
 const MIGRATIONS = [{ name: '001-initial', ...m001 }, { name: '002-partners', ...m002 },
   { name: '003-housekeeping', ...m003 },
   { name: '004-rate-slots', ...m004 },
+  { name: '005-verifications-hot', ...m005 },
 ];
 
 export function migrator(db: Sequelize): Umzug<QueryInterface> {

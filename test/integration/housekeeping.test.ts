@@ -22,15 +22,26 @@ describe('housekeeping and overload', () => {
     const svc = await startService();
     try {
       await svc.bind(seedNewCard());
+      await svc.bind(seedNewCard({ user_id: 'still-going' }));
     } finally {
       await svc.stop();
     }
-    await db.query("UPDATE verifications SET updated_at = now() - interval '26 hours'");
+    // both flows began 26 hours ago; one was last touched then, the other an hour ago
+    await db.query("UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '26 hours' WHERE user_id <> 'still-going'");
+    await db.query("UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '1 hour' WHERE user_id = 'still-going'");
     const gone = await purgeExpired(db, new Date(), 10);
     expect(gone).to.deep.equal({ nonces: 25, rate_counters: 1, verifications: 1, sms_sends: 7, sandbox_sms: 0 });
-    expect(await count('nonces')).to.equal(2); // the fresh one and the bind's own
-    expect(await count('sms_sends')).to.equal(2);
+    expect(await count('nonces')).to.equal(3); // the fresh one and the binds' own
+    expect(await count('sms_sends')).to.equal(3);
     expect(await count('rate_counters')).to.be.greaterThan(0);
+    const [left] = await db.query('SELECT user_id FROM verifications') as [{ user_id: string }[], unknown];
+    expect(left).to.deep.equal([{ user_id: 'still-going' }]);
+  });
+
+  it('indexes no verification column that a flow updates, so those updates can be HOT (no index writes)', async () => {
+    const [rows] = await testDb().query(`SELECT DISTINCT a.attname FROM pg_index i
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) WHERE i.indrelid = 'verifications'::regclass`) as [{ attname: string }[], unknown];
+    expect(rows.map((r) => r.attname).sort()).to.deep.equal(['card_hash', 'channel', 'created_at', 'id', 'user_id']);
   });
 
   it('refuses requests past MAX_INFLIGHT at once with 503 and Retry-After', async () => {
