@@ -199,7 +199,7 @@ export class BindingService {
     const { owner, ...fields } = row;
     let v: V = fields;
     if (this.busy(v)) return { wait: true };
-    const owned = ownerOutcome(owner ?? undefined);
+    const owned = ownerOutcome(owner);
     if (owned) return { done: owned };
     if (v.details_hash !== k.detailsHash) {
       // Corrected details start the review over; the SMS limits still count what was sent.
@@ -222,9 +222,8 @@ export class BindingService {
     if (live && v.code_sent_at && now.getTime() - new Date(v.code_sent_at).getTime() < cfg.resendSeconds * 1000) {
       return { done: smsSent(cfg.codeTtlSeconds, cfg.resendSeconds) };
     }
-    const { owner, overLimits } = await this.smsChecks(t, k, now);
-    const taken = ownerOutcome(owner); // bound meanwhile, by another flow for this card
-    if (taken) return { done: taken };
+    const { owned, overLimits } = await this.smsChecks(t, k, now);
+    if (owned) return { done: owned }; // bound meanwhile, by another flow for this card
     if (overLimits) return { done: failure('SMS_RATE_LIMITED') };
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = v.code_seq + 1;
@@ -237,19 +236,19 @@ export class BindingService {
   }
 
   /** What decides an SMS, read after the mobile's lock: whether the card is bound now, and the SMS limits. */
-  private async smsChecks(t: Transaction, k: Key, now: Date): Promise<{ owner?: Owner; overLimits: boolean }> {
+  private async smsChecks(t: Transaction, k: Key, now: Date): Promise<{ owned?: Outcome; overLimits: boolean }> {
     // Serialise SMS decisions per mobile so concurrent flows cannot both pass the last free slot.
     await this.sql(t, 'SELECT pg_advisory_xact_lock(hashtext($1))', [k.mobileHash]);
     // Each count is one range on its index, (mobile_hash, sent_at) or (card_hash, sent_at).
-    const [row] = await this.sql<Partial<Owner> & { mobileHour: number; mobileDay: number; cardHour: number }>(t,
-      `SELECT o.*, (SELECT count(*) FROM sms_sends WHERE mobile_hash = $5 AND sent_at > $6)::int AS "mobileHour",
+    const [row] = await this.sql<{ owner: Owner | null; mobileHour: number; mobileDay: number; cardHour: number }>(t,
+      `SELECT row_to_json(o) AS owner, (SELECT count(*) FROM sms_sends WHERE mobile_hash = $5 AND sent_at > $6)::int AS "mobileHour",
               (SELECT count(*) FROM sms_sends WHERE mobile_hash = $5 AND sent_at > $7)::int AS "mobileDay",
               (SELECT count(*) FROM sms_sends WHERE card_hash = $4 AND sent_at > $6)::int AS "cardHour"
          FROM (SELECT) one LEFT JOIN (${OWNER}) o ON true`,
       [k.idHash, k.channel, k.userId, k.cardHash, k.mobileHash, new Date(now.getTime() - HOUR), new Date(now.getTime() - 24 * HOUR)]);
     const cfg = this.d.config;
     return {
-      owner: row.id ? (row as Owner) : undefined,
+      owned: ownerOutcome(row.owner),
       overLimits: row.mobileHour >= cfg.smsPerMobileHour || row.mobileDay >= cfg.smsPerMobileDay || row.cardHour >= cfg.smsPerCardHour,
     };
   }
@@ -365,7 +364,7 @@ const OWNER = `SELECT c.id, p.id_number_hash = $1 AS same_person,
   FROM cards c JOIN persons p ON p.id = c.person_id WHERE c.card_hash = $4`;
 interface Owner { id: string; same_person: boolean; mine: boolean }
 
-function ownerOutcome(card: Owner | undefined): Outcome | undefined {
+function ownerOutcome(card: Owner | null | undefined): Outcome | undefined {
   if (!card) return undefined;
   if (!card.same_person) return failure('CARD_BOUND_TO_OTHER');
   return card.mine ? bound(card.id) : undefined;
