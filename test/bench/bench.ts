@@ -34,6 +34,7 @@ const SCALE = argv.includes('--scale') ? flag('scale', 1_000_000) : 0;
 const OVERLOAD_SECONDS = flag('overload-seconds', 30);
 const SEED = 5000; // bound users every scenario draws from
 const VARIANTS = 200; // recorded requests of each kind for the database ceiling
+const POOL_SOCKETS = 128; // the open loop's connections, as a partner's HTTP client pool
 const SCENARIOS = ['existing', 'newCardFlow', 'replay', 'list', 'mix'] as const;
 const SINGLE = ['existing', 'replay', 'list', 'newFirst'] as const; // one request each, for the open loop
 type Scenario = (typeof SCENARIOS)[number];
@@ -127,9 +128,9 @@ async function recordScenarioSql(dbUrl: string): Promise<Record<string, Stmt[][]
     out.list.push(await record(() => post(LIST, { user_id: w.user_id })));
     const n = identity(fresh++);
     const first = await record(() => post(BIND, n));
-    const sms = await record(() => inbox(n.user_mobile));
-    const { messages } = await inbox(n.user_mobile);
-    const confirm = await record(() => post(BIND, { ...n, verify_code: messages[0].code }));
+    let code = '';
+    const sms = await record(async () => { code = (await inbox(n.user_mobile)).messages[0].code; });
+    const confirm = await record(() => post(BIND, { ...n, verify_code: code }));
     out.newFirst.push(first);
     out.newCardFlow.push([...first, ...sms, ...confirm]);
   }
@@ -278,20 +279,20 @@ async function main(): Promise<void> {
     // fixed arrival rates around the measured maximum of the mix
     const max = empty.mix.load.rps;
     // steady state: each load process (a new generator, its connections) first sends a second of the same load, not counted
-    const halves = await repeated('half the maximum, fixed rate', () => load(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1 }));
+    const halves = await repeated('half the maximum, fixed rate', () => load(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1, sockets: POOL_SOCKETS }));
     const half = medianLoad(halves);
     progress('half the maximum, autocannon overallRate');
     const halfAutocannon = await load(svc.url, 'mix', { rate: Math.round(max / 2), connections: 64, autocannonRate: true });
     progress(`twice the maximum for ${OVERLOAD_SECONDS} s`);
-    const over = await load(svc.url, 'mix', { rate: Math.round(max * 2), duration: OVERLOAD_SECONDS });
+    const over = await load(svc.url, 'mix', { rate: Math.round(max * 2), duration: OVERLOAD_SECONDS, sockets: POOL_SOCKETS });
     progress('recovery at half the maximum');
-    const recovery = await load(svc.url, 'mix', { rate: Math.round(max / 2), duration: 10 });
+    const recovery = await load(svc.url, 'mix', { rate: Math.round(max / 2), duration: 10, sockets: POOL_SOCKETS });
     // each single-request scenario at half its own maximum too, to see which part of the mix sets its tail
     const halfEach: Record<string, Load> = {};
     for (const s of SINGLE) {
       // a new-card first call at half the flow's maximum in flows per second (its rps counts three requests a flow)
       const own = s === 'newFirst' ? empty.newCardFlow.load.rps / 3 : empty[s].load.rps;
-      halfEach[s] = medianLoad(await repeated(`${s} at half its maximum`, () => load(svc.url, s, { rate: Math.round(own / 2), warmup: 1 })));
+      halfEach[s] = medianLoad(await repeated(`${s} at half its maximum`, () => load(svc.url, s, { rate: Math.round(own / 2), warmup: 1, sockets: POOL_SOCKETS })));
     }
     // twice again from a client that opens a connection for every request in flight (up to 1,024): Node accepts one
     // new connection per event-loop turn, so under overload new connections wait in the listen queue (README)
@@ -358,15 +359,16 @@ async function main(): Promise<void> {
   lines.push(`  the mix's parts, p50/p99 ms: ${parts(fr.half)}`);
   for (const [name, l] of Object.entries(fr.halfEach)) lines.push(`  ${name.padEnd(9)} alone at ${l.rps.toFixed(0)} req/s:  ${fmt(l)}`);
   lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
-  lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop over ≤ 128 connections:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
+  lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop over ≤ ${POOL_SOCKETS} connections:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
   lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.over)}`);
-  const oc = fr.over.connections;
-  if (oc) lines.push(`  slowest first answer on the ${oc.opened.count} connections opened meanwhile: ${oc.opened.max} ms; on open keep-alive connections (${oc.reused.count} answers): ${oc.reused.max} ms`);
+  const connections = ({ connections: c }: Load) => c
+    ? `  slowest first answer on the ${c.opened.count} connections opened meanwhile: ${c.opened.max} ms; on open keep-alive connections (${c.reused.count} answers): ${c.reused.max} ms`
+    : '  (no connection counts)';
+  lines.push(connections(fr.over));
   lines.push(`recovery at half the maximum right after:  ${fmt(fr.recovery)}  (503: ${shed(fr.recovery)})`);
   lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.recovery)}`);
-  const wide = fr.overWide.connections;
   lines.push(`twice again over ≤ 1,024 connections (one per request in flight):  ${fmt(fr.overWide)}  (503 shed: ${shed(fr.overWide)})`);
-  if (wide) lines.push(`  slowest first answer on the ${wide.opened.count} connections opened meanwhile: ${wide.opened.max} ms; on open keep-alive connections: ${wide.reused.max} ms`);
+  lines.push(connections(fr.overWide));
   const wk = results.workers as { two: Load; gain: number };
   lines.push(`WORKERS=2 mix:  ${fmt(wk.two)}  (gain ×${wk.gain.toFixed(2)} over one)`);
   const hk = results.housekeeping as { during: Load; without: Load; expiredLeft: number };

@@ -112,17 +112,19 @@ async function openLoop(make: () => Req, rate: number, seconds: number): Promise
   await Promise.all(pending);
   const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
-  const quantile = (xs: number[], q: number) => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
-  };
-  const at = (q: number) => quantile(latencies, q);
+  const ascending = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const quantile = (sorted: number[], q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
+  const all = ascending(latencies);
+  const at = (q: number) => quantile(all, q);
   const errors = codes['0']?.count ?? 0;
   return {
     rps: total / elapsed, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), errors, timeouts: 0, total,
     non2xx: Object.entries(codes).filter(([c]) => c !== '0' && !c.startsWith('2')).reduce((n, [, v]) => n + v.count, 0),
     statusCodes: codes, timeline, connections, generatorLagMaxMs: Math.round(lag.max / 1e6),
-    byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => [k, { count: xs.length, p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) }])),
+    byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => {
+      const sorted = ascending(xs);
+      return [k, { count: xs.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) }];
+    })),
   };
 }
 
