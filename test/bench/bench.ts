@@ -1,10 +1,11 @@
-// `npm run bench [-- --runs 3 --duration 10 --connections 32 --scale [N]]`
+// `npm run bench [-- --runs 3 --duration 10 --connections 32 --scale [N] --only list,replay]`
 // Starts the service on a fresh PostgreSQL database (production settings, sandbox providers), loads it from a separate
 // process with autocannon, and prints per scenario requests/s, p50/p90/p99/max, non-2xx and errors, each against the
 // ceilings that bound it on this machine: the database (the scenario's exact SQL replayed by bare `pg` clients at the
 // same concurrency) and the framework (bare Koa answering the same JSON). Medians of --runs runs. Then: fixed arrival
 // rates (half and twice the maximum), WORKERS=2, housekeeping under a backlog, and with --scale the same scenarios over
-// N bulk-loaded cards, with the hot queries' plans. Results: bench-results/<time>.json and .svg.
+// N bulk-loaded cards, with the hot queries' plans. Results: bench-results/<time>.json and .svg. With --only, just those
+// scenarios and their ceilings (a quick check while working on one path).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -35,9 +36,12 @@ const OVERLOAD_SECONDS = flag('overload-seconds', 30);
 const SEED = 5000; // bound users every scenario draws from
 const VARIANTS = 200; // recorded requests of each kind for the database ceiling
 const POOL_SOCKETS = 128; // the open loop's connections, as a partner's HTTP client pool
-const SCENARIOS = ['existing', 'newCardFlow', 'replay', 'list', 'mix'] as const;
+const ALL = ['existing', 'newCardFlow', 'replay', 'list', 'mix'] as const;
+type Scenario = (typeof ALL)[number];
+const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1]?.split(',') ?? [] : undefined;
+if (only?.some((s) => !ALL.includes(s as Scenario))) throw new Error(`--only takes scenarios among ${ALL.join(',')}`);
+const SCENARIOS = only ? ALL.filter((s) => only.includes(s)) : ALL;
 const SINGLE = ['existing', 'replay', 'list', 'newFirst'] as const; // one request each, for the open loop
-type Scenario = (typeof SCENARIOS)[number];
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const config = loadConfig({});
 const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
@@ -249,8 +253,7 @@ function svgChart(pass: Pass, title: string): string {
 }
 
 // ---- the run
-async function main(): Promise<void> {
-  const started = Date.now();
+async function measure(results: Record<string, unknown>, started: number): Promise<void> {
   const dbName = `bindcard_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -260,8 +263,7 @@ async function main(): Promise<void> {
   const dbUrl = u.toString();
   // seeding; per run: framework, half rate, WORKERS=2, each single scenario, every scenario and its ceiling (twice with
   // --scale); once: autocannon's rate, overload twice, recovery, housekeeping, and the bulk load with --scale
-  steps = 1 + RUNS * (3 + SINGLE.length + SCENARIOS.length * 2 * (SCALE ? 2 : 1)) + 5 + (SCALE ? 1 : 0);
-  const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS };
+  steps = only ? 1 + RUNS * (1 + SCENARIOS.length * 2) : 1 + RUNS * (3 + SINGLE.length + SCENARIOS.length * 2 * (SCALE ? 2 : 1)) + 5 + (SCALE ? 1 : 0);
   try {
     const db = connect(dbUrl, 1);
     await migrate(db, dbUrl);
@@ -275,6 +277,10 @@ async function main(): Promise<void> {
     const svc = await startService(dbUrl);
     const empty = await scenarioPass(dbUrl, svc.url, sql, 'empty');
     results.empty = empty;
+    if (only) {
+      await svc.stop();
+      return;
+    }
 
     // fixed arrival rates around the measured maximum of the mix
     const max = empty.mix.load.rps;
@@ -343,36 +349,39 @@ async function main(): Promise<void> {
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     await admin.end();
   }
-  process.stderr.write('\n');
+}
 
-  // ---- report
+function report(results: Record<string, unknown>, started: number): void {
+  process.stderr.write('\n');
   const empty = results.empty as Pass;
   const fw = results.frameworkCeiling as Load;
   const lines = [`bindcard benchmark · ${RUNS} runs of ${DURATION} s, ${CONNECTIONS} connections, medians · framework ceiling (bare Koa): ${fw.rps.toFixed(0)} req/s`];
   lines.push('scenario        throughput and latency                                                   db ceiling   ratio');
   for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(empty[s].load)}  ${empty[s].dbCeiling.toFixed(0).padStart(8)}   ${empty[s].ratio.toFixed(2)}`);
-  const fr = results.fixedRate as { maxRps: number; half: Load; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load>; overWide: Load };
-  const shed = (l: Load) => l.statusCodes?.['503']?.count ?? 0;
-  const seconds = (l: Load) => (l.timeline ?? []).map((t) => `${t.ok}/${t.shed}/${t.max}`).join(' ');
-  const parts = (l: Load) => Object.entries(l.byKind ?? {}).map(([k, v]) => `${k} ${v.p50}/${v.p99}`).join(', ');
-  lines.push(`fixed rate ${Math.round(fr.maxRps / 2)} req/s (half the mix maximum), open loop after 1 s not counted:  ${fmt(fr.half)}  (503: ${shed(fr.half)})`);
-  lines.push(`  the mix's parts, p50/p99 ms: ${parts(fr.half)}`);
-  for (const [name, l] of Object.entries(fr.halfEach)) lines.push(`  ${name.padEnd(9)} alone at ${l.rps.toFixed(0)} req/s:  ${fmt(l)}`);
-  lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
-  lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop over ≤ ${POOL_SOCKETS} connections:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
-  lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.over)}`);
-  const connections = ({ connections: c }: Load) => c
-    ? `  slowest first answer on the ${c.opened.count} connections opened meanwhile: ${c.opened.max} ms; on open keep-alive connections (${c.reused.count} answers): ${c.reused.max} ms`
-    : '  (no connection counts)';
-  lines.push(connections(fr.over));
-  lines.push(`recovery at half the maximum right after:  ${fmt(fr.recovery)}  (503: ${shed(fr.recovery)})`);
-  lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.recovery)}`);
-  lines.push(`twice again over ≤ 1,024 connections (one per request in flight):  ${fmt(fr.overWide)}  (503 shed: ${shed(fr.overWide)})`);
-  lines.push(connections(fr.overWide));
-  const wk = results.workers as { two: Load; gain: number };
-  lines.push(`WORKERS=2 mix:  ${fmt(wk.two)}  (gain ×${wk.gain.toFixed(2)} over one)`);
-  const hk = results.housekeeping as { during: Load; without: Load; expiredLeft: number };
-  lines.push(`list during purge of 300,000 expired nonces:  ${fmt(hk.during)}  (left after ${DURATION} s: ${hk.expiredLeft}; without purge p99 ${hk.without.p99} ms)`);
+  if (!only) {
+    const fr = results.fixedRate as { maxRps: number; half: Load; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load>; overWide: Load };
+    const shed = (l: Load) => l.statusCodes?.['503']?.count ?? 0;
+    const seconds = (l: Load) => (l.timeline ?? []).map((t) => `${t.ok}/${t.shed}/${t.max}`).join(' ');
+    const parts = (l: Load) => Object.entries(l.byKind ?? {}).map(([k, v]) => `${k} ${v.p50}/${v.p99}`).join(', ');
+    lines.push(`fixed rate ${Math.round(fr.maxRps / 2)} req/s (half the mix maximum), open loop after 1 s not counted:  ${fmt(fr.half)}  (503: ${shed(fr.half)})`);
+    lines.push(`  the mix's parts, p50/p99 ms: ${parts(fr.half)}`);
+    for (const [name, l] of Object.entries(fr.halfEach)) lines.push(`  ${name.padEnd(9)} alone at ${l.rps.toFixed(0)} req/s:  ${fmt(l)}`);
+    lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
+    lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop over ≤ ${POOL_SOCKETS} connections:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
+    lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.over)}`);
+    const connections = ({ connections: c }: Load) => c
+      ? `  slowest first answer on the ${c.opened.count} connections opened meanwhile: ${c.opened.max} ms; on open keep-alive connections (${c.reused.count} answers): ${c.reused.max} ms`
+      : '  (no connection counts)';
+    lines.push(connections(fr.over));
+    lines.push(`recovery at half the maximum right after:  ${fmt(fr.recovery)}  (503: ${shed(fr.recovery)})`);
+    lines.push(`  per second, 2xx/503/slowest ms: ${seconds(fr.recovery)}`);
+    lines.push(`twice again over ≤ 1,024 connections (one per request in flight):  ${fmt(fr.overWide)}  (503 shed: ${shed(fr.overWide)})`);
+    lines.push(connections(fr.overWide));
+    const wk = results.workers as { two: Load; gain: number };
+    lines.push(`WORKERS=2 mix:  ${fmt(wk.two)}  (gain ×${wk.gain.toFixed(2)} over one)`);
+    const hk = results.housekeeping as { during: Load; without: Load; expiredLeft: number };
+    lines.push(`list during purge of 300,000 expired nonces:  ${fmt(hk.during)}  (left after ${DURATION} s: ${hk.expiredLeft}; without purge p99 ${hk.without.p99} ms)`);
+  }
   if (results.scaled) {
     const sc = results.scaled as { cards: number; pass: Pass; vsEmpty: Record<string, number> };
     lines.push(`with ${sc.cards.toLocaleString()} cards:`);
@@ -388,4 +397,7 @@ async function main(): Promise<void> {
   console.log(`results: bench-results/${stamp}.json, bench-results/${stamp}.svg`);
 }
 
-await main();
+const started = Date.now();
+const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS, only };
+await measure(results, started);
+report(results, started);
