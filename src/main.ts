@@ -6,7 +6,7 @@ import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
 import { createHttpServer } from './http/server.ts';
-import { connect, migrate } from './store/db.ts';
+import { connect, migrate, PROTOCOL_POOL_NAME } from './store/db.ts';
 import { DataDirBusy, startEmbedded, type Embedded } from './store/embedded.ts';
 import { startHousekeeping } from './store/housekeeping.ts';
 import { recordSql } from './store/sql-recorder.ts';
@@ -50,10 +50,11 @@ async function main(): Promise<void> {
     if (e instanceof DataDirBusy) fail(e.message);
     throw e;
   }
-  const db = connect(store.url, store.pool);
+  // Commits are asynchronous and each answer waits for one synchronous commit (see connect). Replay protection has a
+  // pool of its own; the embedded database has one connection for everything.
+  const db = connect(store.url, store.pool, { asyncCommit: !store.embedded });
   await migrate(db, store.url);
-  // Replay protection commits asynchronously (see connect); the embedded database has one connection for everything.
-  const protocolDb = store.embedded ? db : connect(store.url, Math.min(PROTOCOL_POOL, store.pool), { asyncCommit: true });
+  const protocolDb = store.embedded ? db : connect(store.url, Math.min(PROTOCOL_POOL, store.pool), { asyncCommit: true, name: PROTOCOL_POOL_NAME });
   const server = createHttpServer(await createApp({ config, db, protocolDb, log }), config);
   const stopHousekeeping = startHousekeeping(db, log, config.purgeIntervalMs, () => new Date());
   server.listen(config.port, '0.0.0.0');

@@ -348,11 +348,18 @@ export class BindingService {
     return bound(card.id);
   }
 
+  /**
+   * The request's last write, committed synchronously whatever its session's mode: when it returns, the WAL is on disk
+   * up to its commit, and with it every commit the request made or read before (see connect). So no answer says what
+   * a crash could take back, and the request's other transactions may commit asynchronously.
+   */
   private async audit(channel: string, b: BindCardRequest, o: Outcome): Promise<void> {
     const event = b.bind_card_src === 2 ? 'EXISTING_CARD' : b.verify_code ? 'NEW_CARD_CONFIRM' : 'NEW_CARD_REQUEST';
     const data = o.data as { card_id?: string; sub_code?: string; status?: string };
     await this.sql(undefined,
-      'INSERT INTO audit_events (at, channel, user_id, event, card_masked, card_id, result_code, sub_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      `INSERT INTO audit_events (at, channel, user_id, event, card_masked, card_id, result_code, sub_code)
+       SELECT $1::timestamptz, $2::text, $3::text, $4::text, $5::text, $6::text, $7::int, $8::text
+         FROM (SELECT set_config('synchronous_commit', 'on', true)) durable`,
       [this.d.now(), channel, b.user_id, data.status ? `${event}:${data.status}` : event,
         /^[0-9]{12,19}$/.test(b.bank_card) ? maskCard(b.bank_card) : b.bank_card, data.card_id ?? null, o.code, data.sub_code ?? null]);
   }

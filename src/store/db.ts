@@ -9,17 +9,24 @@ import * as m005 from './migrations/005-verifications-hot.ts';
 
 /**
  * A pool to PostgreSQL. `asyncCommit` sessions run with synchronous_commit off: a commit returns before its WAL
- * reaches the disk, so a crash can lose the last fraction of a second of them (never corrupt anything), and any later
- * synchronous commit flushes them too. The service uses it only for replay protection and rate counts.
+ * reaches the disk, so a crash can lose the last fraction of a second of them (never corrupt anything). Any later
+ * synchronous commit flushes them too: WAL reaches the disk in order, and a commit another session has seen was
+ * written to WAL before that session's own. The service's pools are asynchronous, and every bindCard answer waits
+ * for one synchronous commit after everything it depends on (its audit event, see BindingService.audit): one WAL
+ * flush per answer, not one per transaction, and nothing answered that a crash could take back.
  */
-export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean } = {}): Sequelize {
+/** The replay-protection pool's name (application_name), apart from the business pool's 'bindcard'. */
+export const PROTOCOL_POOL_NAME = 'bindcard-protocol';
+
+export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean; name?: string } = {}): Sequelize {
   return new Sequelize(url, {
     dialect: 'postgres',
     logging: false,
     // Idle connections stay for a minute: with 10 s, load after a quiet spell reopened up to 32 at once (a backend
     // each, and Sequelize's set-up statements) and stalled the first second by up to 580 ms (README, Performance).
     pool: { max: poolMax, min: 0, idle: 60_000, acquire: 5_000 },
-    ...(opts.asyncCommit ? { dialectOptions: { options: '-c synchronous_commit=off' } } : {}),
+    // the pool's name shows in pg_stat_activity (and tells the benchmark's recording which pool a statement took)
+    dialectOptions: { application_name: opts.name ?? 'bindcard', ...(opts.asyncCommit ? { options: '-c synchronous_commit=off' } : {}) },
   });
 }
 

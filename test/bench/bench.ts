@@ -16,7 +16,7 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import { Vault } from '../../src/domain/vault.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
-import { connect, migrate } from '../../src/store/db.ts';
+import { connect, migrate, PROTOCOL_POOL_NAME } from '../../src/store/db.ts';
 import { identity } from './identities.ts';
 import { seedBindings } from './seed.ts';
 import { startListening, type Listening } from '../setup/service-process.ts';
@@ -95,7 +95,7 @@ function medianLoad(runs: Load[]): Load {
 }
 
 // ---- the database ceiling: a scenario's recorded statements, replayed by bare pg clients
-interface Stmt { text: string; values?: unknown[]; name?: string; asyncCommit?: boolean }
+interface Stmt { text: string; values?: unknown[]; name?: string; pool?: string; options?: string }
 
 /**
  * Records the statements of VARIANTS requests of each kind, each for another user: replaying one user's statements
@@ -146,9 +146,15 @@ async function recordScenarioSql(dbUrl: string): Promise<Record<string, Stmt[][]
 }
 
 async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number, seconds: number): Promise<number> {
-  const clients = await Promise.all(Array.from({ length: connections }, async () => { const c = new pg.Client({ connectionString: dbUrl }); await c.connect(); return c; }));
-  // as the service: replay protection on a few asynchronous-commit sessions, the rest on the worker's own
-  const asyncPool = new pg.Pool({ connectionString: dbUrl, max: 8, options: '-c synchronous_commit=off' });
+  // as the service: replay protection on a pool of a few sessions, the rest each on a session of its own; both with
+  // the options (synchronous_commit) the service's sessions had
+  const options = (protocol: boolean) => variants.flat().find((s) => (s.pool === PROTOCOL_POOL_NAME) === protocol)?.options;
+  const clients = await Promise.all(Array.from({ length: connections }, async () => {
+    const c = new pg.Client({ connectionString: dbUrl, options: options(false) });
+    await c.connect();
+    return c;
+  }));
+  const protocolPool = new pg.Pool({ connectionString: dbUrl, max: 8, options: options(true) });
   const until = Date.now() + seconds * 1000;
   let done = 0;
   await Promise.all(clients.map(async (c) => {
@@ -160,7 +166,7 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
       try {
         for (const s of seq) {
           const values = s.values?.map((v) => (v === nonce ? fresh : v));
-          await (s.asyncCommit ? asyncPool : c).query(s.name ? { name: s.name, text: s.text, values } : { text: s.text, values });
+          await (s.pool === PROTOCOL_POOL_NAME ? protocolPool : c).query(s.name ? { name: s.name, text: s.text, values } : { text: s.text, values });
         }
       } catch {
         await c.query('ROLLBACK').catch(() => {});
@@ -169,7 +175,7 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
     }
   }));
   await Promise.all(clients.map((c) => c.end()));
-  await asyncPool.end();
+  await protocolPool.end();
   return done / seconds;
 }
 
