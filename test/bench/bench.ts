@@ -36,6 +36,7 @@ const OVERLOAD_SECONDS = flag('overload-seconds', 30);
 const SEED = 5000; // bound users every scenario draws from
 const VARIANTS = 200; // recorded requests of each kind for the database ceiling
 const POOL_SOCKETS = 128; // the open loop's connections, as a partner's HTTP client pool
+const SLOW_SECOND_MS = 40; // a second of the half-rate runs whose slowest answer took longer: where its tail comes from
 const ALL = ['existing', 'newCardFlow', 'replay', 'list', 'mix'] as const;
 type Scenario = (typeof ALL)[number];
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1]?.split(',') ?? [] : undefined;
@@ -69,6 +70,8 @@ interface Load {
   statusCodes: Record<string, { count: number }>;
   /** open loop only: per second, 2xx answers, 503s and the slowest answer (ms) */
   timeline?: { ok: number; shed: number; max: number }[];
+  /** open loop only: when the timeline's first second began (epoch ms) */
+  timelineStart?: number;
   /** open loop only: first answers on connections opened during the run, and answers on open keep-alive ones */
   connections?: { opened: { count: number; max: number }; reused: { count: number; max: number } };
   /** open loop of the mix only: each part's latency */
@@ -177,6 +180,56 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
   await Promise.all(clients.map((c) => c.end()));
   await protocolPool.end();
   return done / seconds;
+}
+
+// ---- what the service's PostgreSQL sessions wait on while a load runs
+type Waits = { at: number; waits: string[] }[];
+/** Samples pg_stat_activity every 10 ms while `during` runs: the wait event of each active session of the service's pools ('CPU' when none). */
+async function sampledWaits<T>(dbUrl: string, during: () => Promise<T>): Promise<{ result: T; samples: Waits }> {
+  const c = new pg.Client({ connectionString: dbUrl, application_name: 'bench-sampler' });
+  await c.connect();
+  const samples: Waits = [];
+  let running = true;
+  const sampling = (async () => {
+    while (running) {
+      const at = Date.now();
+      const { rows } = await c.query(`SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w FROM pg_stat_activity
+        WHERE state = 'active' AND application_name LIKE 'bindcard%'`);
+      samples.push({ at, waits: rows.map((r: { w: string }) => r.w) });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  try {
+    return { result: await during(), samples };
+  } finally {
+    running = false;
+    await sampling;
+    await c.end();
+  }
+}
+
+/** Shares of the sampled waits, overall and in the seconds whose slowest answer took more than `slowMs`. */
+function waitShares(runs: { load: Load; samples: Waits }[], slowMs: number): { all: Record<string, number>; slow: Record<string, number>; slowSeconds: number } {
+  const all: Record<string, number> = {};
+  const slow: Record<string, number> = {};
+  let slowSeconds = 0;
+  for (const { load, samples } of runs) {
+    const slowSecond = new Set((load.timeline ?? []).flatMap((t, i) => (t.max > slowMs ? [i] : [])));
+    slowSeconds += slowSecond.size;
+    for (const { at, waits } of samples) {
+      const second = Math.floor((at - (load.timelineStart ?? 0)) / 1000);
+      if (second < 0 || second >= (load.timeline?.length ?? 0)) continue;
+      for (const w of waits) {
+        all[w] = (all[w] ?? 0) + 1;
+        if (slowSecond.has(second)) slow[w] = (slow[w] ?? 0) + 1;
+      }
+    }
+  }
+  const shares = (m: Record<string, number>) => {
+    const n = Object.values(m).reduce((a, b) => a + b, 0) || 1;
+    return Object.fromEntries(Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round((v / n) * 1000) / 10]));
+  };
+  return { all: shares(all), slow: shares(slow), slowSeconds };
 }
 
 /** --runs runs of one load, each a step of the progress bar. */
@@ -291,8 +344,15 @@ async function measure(results: Record<string, unknown>, started: number): Promi
     // fixed arrival rates around the measured maximum of the mix
     const max = empty.mix.load.rps;
     // steady state: each load process (a new generator, its connections) first sends a second of the same load, not counted
-    const halves = await repeated('half the maximum, fixed rate', () => load(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1, sockets: POOL_SOCKETS }));
+    // with what the service's sessions waited on, in all seconds and in the slow ones
+    const sampled: { load: Load; samples: Waits }[] = [];
+    const halves = await repeated('half the maximum, fixed rate', async () => {
+      const { result, samples } = await sampledWaits(dbUrl, () => load(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1, sockets: POOL_SOCKETS }));
+      sampled.push({ load: result, samples });
+      return result;
+    });
     const half = medianLoad(halves);
+    const halfWaits = waitShares(sampled, SLOW_SECOND_MS);
     progress('half the maximum, autocannon overallRate');
     const halfAutocannon = await load(svc.url, 'mix', { rate: Math.round(max / 2), connections: 64, autocannonRate: true });
     progress(`twice the maximum for ${OVERLOAD_SECONDS} s`);
@@ -310,7 +370,7 @@ async function measure(results: Record<string, unknown>, started: number): Promi
     // new connection per event-loop turn, so under overload new connections wait in the listen queue (README)
     progress(`twice the maximum, up to 1,024 connections`);
     const overWide = await load(svc.url, 'mix', { rate: Math.round(max * 2), duration: OVERLOAD_SECONDS, sockets: 1024 });
-    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfAutocannon, over, recovery, halfEach, overWide };
+    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfWaits, halfAutocannon, over, recovery, halfEach, overWide };
     await svc.stop();
 
     const two = await startService(dbUrl, { WORKERS: '2' });
@@ -365,12 +425,15 @@ function report(results: Record<string, unknown>, started: number): void {
   lines.push('scenario        throughput and latency                                                   db ceiling   ratio');
   for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(empty[s].load)}  ${empty[s].dbCeiling.toFixed(0).padStart(8)}   ${empty[s].ratio.toFixed(2)}`);
   if (!only) {
-    const fr = results.fixedRate as { maxRps: number; half: Load; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load>; overWide: Load };
+    const fr = results.fixedRate as { maxRps: number; half: Load; halfWaits: ReturnType<typeof waitShares>; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load>; overWide: Load };
     const shed = (l: Load) => l.statusCodes?.['503']?.count ?? 0;
     const seconds = (l: Load) => (l.timeline ?? []).map((t) => `${t.ok}/${t.shed}/${t.max}`).join(' ');
     const parts = (l: Load) => Object.entries(l.byKind ?? {}).map(([k, v]) => `${k} ${v.p50}/${v.p99}`).join(', ');
     lines.push(`fixed rate ${Math.round(fr.maxRps / 2)} req/s (half the mix maximum), open loop after 1 s not counted:  ${fmt(fr.half)}  (503: ${shed(fr.half)})`);
     lines.push(`  the mix's parts, p50/p99 ms: ${parts(fr.half)}`);
+    const top = (m: Record<string, number>) => Object.entries(m).slice(0, 5).map(([k, v]) => `${k} ${v}%`).join(', ');
+    lines.push(`  the service's PostgreSQL sessions, sampled every 10 ms (share of active samples): all seconds: ${top(fr.halfWaits.all)}`);
+    lines.push(`    the ${fr.halfWaits.slowSeconds} seconds (of ${RUNS * DURATION}) whose slowest answer took over ${SLOW_SECOND_MS} ms: ${top(fr.halfWaits.slow)}`);
     for (const [name, l] of Object.entries(fr.halfEach)) lines.push(`  ${name.padEnd(9)} alone at ${l.rps.toFixed(0)} req/s:  ${fmt(l)}`);
     lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
     lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop over ≤ ${POOL_SOCKETS} connections:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);

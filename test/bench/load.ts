@@ -120,7 +120,7 @@ async function openLoop(make: () => Req, rate: number, seconds: number): Promise
   return {
     rps: total / elapsed, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), errors, timeouts: 0, total,
     non2xx: Object.entries(codes).filter(([c]) => c !== '0' && !c.startsWith('2')).reduce((n, [, v]) => n + v.count, 0),
-    statusCodes: codes, timeline, connections, generatorLagMaxMs: Math.round(lag.max / 1e6),
+    statusCodes: codes, timeline, timelineStart: Math.round(performance.timeOrigin + start), connections, generatorLagMaxMs: Math.round(lag.max / 1e6),
     byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => {
       const sorted = ascending(xs);
       return [k, { count: xs.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) }];
