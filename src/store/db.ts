@@ -7,6 +7,9 @@ import * as m003 from './migrations/003-housekeeping.ts';
 import * as m004 from './migrations/004-rate-slots.ts';
 import * as m005 from './migrations/005-verifications-hot.ts';
 
+/** The replay-protection pool's name (application_name), apart from the business pool's 'bindcard'. */
+export const PROTOCOL_POOL_NAME = 'bindcard-protocol';
+
 /**
  * A pool to PostgreSQL. `asyncCommit` sessions run with synchronous_commit off: a commit returns before its WAL
  * reaches the disk, so a crash can lose the last fraction of a second of them (never corrupt anything). Any later
@@ -15,9 +18,6 @@ import * as m005 from './migrations/005-verifications-hot.ts';
  * for one synchronous commit after everything it depends on (its audit event, see BindingService.audit): one WAL
  * flush per answer, not one per transaction, and nothing answered that a crash could take back.
  */
-/** The replay-protection pool's name (application_name), apart from the business pool's 'bindcard'. */
-export const PROTOCOL_POOL_NAME = 'bindcard-protocol';
-
 export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean; name?: string } = {}): Sequelize {
   return new Sequelize(url, {
     dialect: 'postgres',
