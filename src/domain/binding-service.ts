@@ -83,18 +83,14 @@ export class BindingService {
     // The card must be in this user's list: by the card list's token (and the number as listed or in full), or by the full number.
     const values: unknown[] = [channel, b.user_id, this.d.vault.hash('card', b.bank_card)];
     const named = cardId ? (values.push(cardId, b.bank_card), '(c.id = $4 AND (c.masked = $5 OR c.card_hash = $3))') : 'c.card_hash = $3';
-    const mine = `bindings b JOIN cards c ON c.id = b.card_id WHERE b.channel = $1 AND b.user_id = $2 AND ${named}`;
-    const [bank, type, now] = [values.length + 1, values.length + 2, values.length + 3].map((n) => `$${n}`);
-    // The usual case in one statement; only a refusal looks again to say why.
-    const [confirmed] = await this.sql<{ card_id: string }>(undefined,
-      `UPDATE bindings SET confirmed_at = ${now} FROM (SELECT b.id, c.id AS card_id FROM ${mine}
-          AND c.open_bank = ${bank} AND (${type}::smallint IS NULL OR c.bank_card_type = ${type})) hit
-        WHERE bindings.id = hit.id RETURNING hit.card_id`,
-      [...values, b.open_bank.toUpperCase(), b.bank_card_type ?? null, this.d.now()]);
-    if (confirmed) return bound(confirmed.card_id);
-    const [card] = await this.sql<{ open_bank: string; bank_card_type: number }>(undefined, `SELECT c.open_bank, c.bank_card_type FROM ${mine}`, values);
+    // The binding is there already, so confirming it writes nothing but the audit event, which records it.
+    const [card] = await this.sql<{ id: string; open_bank: string; bank_card_type: number }>(undefined,
+      `SELECT c.id, c.open_bank, c.bank_card_type FROM bindings b JOIN cards c ON c.id = b.card_id
+        WHERE b.channel = $1 AND b.user_id = $2 AND ${named}`, values);
     if (!card) return failure('CARD_NOT_OWNED');
-    return failure(card.open_bank !== b.open_bank.toUpperCase() ? 'BIN_BANK_MISMATCH' : 'CARD_TYPE_MISMATCH');
+    if (card.open_bank !== b.open_bank.toUpperCase()) return failure('BIN_BANK_MISMATCH');
+    if (b.bank_card_type != null && card.bank_card_type !== b.bank_card_type) return failure('CARD_TYPE_MISMATCH');
+    return bound(card.id);
   }
 
   cardToken(channel: string, userId: string, cardId: string): string {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { resetDb } from '../setup/database.ts';
+import { QueryTypes } from 'sequelize';
+import { resetDb, testDb } from '../setup/database.ts';
 import { bindNewCard, idNumber, seedExistingCard, seedNewCard, startService, type Service } from '../setup/service.ts';
 
 describe('existing card (bind_card_src=2) and the card list', () => {
@@ -16,6 +17,15 @@ describe('existing card (bind_card_src=2) and the card list', () => {
     const a = await svc.bind(seedExistingCard);
     expect(a.body).to.deep.equal({ code: 200, message: 'success', data: { status: 'BOUND', card_id: cardId } });
     expect(await svc.inbox('13420504517')).to.have.length(1); // only the new-card flow's code
+  });
+
+  it('writes nothing but its audit event: the binding is there already', async () => {
+    const before = await testDb().query('SELECT xmin::text, * FROM bindings', { type: QueryTypes.SELECT });
+    const audited = await testDb().query('SELECT count(*)::int AS n FROM audit_events', { type: QueryTypes.SELECT });
+    expect((await svc.bind(seedExistingCard)).body.data.status).to.equal('BOUND');
+    expect(await testDb().query('SELECT xmin::text, * FROM bindings', { type: QueryTypes.SELECT })).to.deep.equal(before);
+    expect(await testDb().query(`SELECT count(*)::int AS n, (array_agg(event ORDER BY id DESC))[1] AS last FROM audit_events`, { type: QueryTypes.SELECT }))
+      .to.deep.equal([{ n: (audited[0] as { n: number }).n + 1, last: 'EXISTING_CARD:BOUND' }]);
   });
 
   it('binds by the extra_info and masked number the card list returned', async () => {
