@@ -312,7 +312,7 @@ function svgChart(pass: Pass, title: string): string {
 }
 
 // ---- the run
-async function measure(results: Record<string, unknown>, started: number): Promise<void> {
+async function measure(results: Record<string, unknown>): Promise<void> {
   const dbName = `bindcard_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -343,8 +343,8 @@ async function measure(results: Record<string, unknown>, started: number): Promi
 
     // fixed arrival rates around the measured maximum of the mix
     const max = empty.mix.load.rps;
-    // steady state: each load process (a new generator, its connections) first sends a second of the same load, not counted
-    // with what the service's sessions waited on, in all seconds and in the slow ones
+    // steady state: each load process (a new generator, its connections) first sends a second of the same load, not
+    // counted; meanwhile the service's sessions' waits are sampled, to tell where the slow seconds come from
     const sampled: { load: Load; samples: Waits }[] = [];
     const halves = await repeated('half the maximum, fixed rate', async () => {
       const { result, samples } = await sampledWaits(dbUrl, () => load(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1, sockets: POOL_SOCKETS }));
@@ -468,5 +468,5 @@ function report(results: Record<string, unknown>, started: number): void {
 
 const started = Date.now();
 const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS, only };
-await measure(results, started);
+await measure(results);
 report(results, started);
