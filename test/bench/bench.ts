@@ -184,10 +184,18 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
 
 // ---- what the service's PostgreSQL sessions wait on while a load runs
 type Waits = { at: number; waits: string[] }[];
+/** the cluster's WAL and buffer-write counters: WAL bytes and full-page images, pages written by the checkpointer and by backends evicting dirty pages */
+type Io = { walBytes: number; walFpi: number; checkpoints: number; checkpointerPages: number; backendPages: number };
+async function ioCounters(c: pg.Client): Promise<Io> {
+  const { rows: [r] } = await c.query(`SELECT w.wal_bytes, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req AS checkpoints, b.buffers_checkpoint, b.buffers_backend
+    FROM pg_stat_wal w, pg_stat_bgwriter b`);
+  return { walBytes: Number(r.wal_bytes), walFpi: Number(r.wal_fpi), checkpoints: Number(r.checkpoints), checkpointerPages: Number(r.buffers_checkpoint), backendPages: Number(r.buffers_backend) };
+}
 /** Samples pg_stat_activity every 10 ms while `during` runs: the wait event of each active session of the service's pools ('CPU' when none). */
-async function sampledWaits<T>(dbUrl: string, during: () => Promise<T>): Promise<{ result: T; samples: Waits }> {
+async function sampledWaits<T>(dbUrl: string, during: () => Promise<T>): Promise<{ result: T; samples: Waits; io: Io }> {
   const c = new pg.Client({ connectionString: dbUrl, application_name: 'bench-sampler' });
   await c.connect();
+  const before = await ioCounters(c);
   const samples: Waits = [];
   let running = true;
   const sampling = (async () => {
@@ -200,7 +208,11 @@ async function sampledWaits<T>(dbUrl: string, during: () => Promise<T>): Promise
     }
   })();
   try {
-    return { result: await during(), samples };
+    const result = await during();
+    running = false;
+    await sampling;
+    const after = await ioCounters(c);
+    return { result, samples, io: Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof Io]])) as Io };
   } finally {
     running = false;
     await sampling;
@@ -345,10 +357,10 @@ async function measure(results: Record<string, unknown>): Promise<void> {
     const max = empty.mix.load.rps;
     // steady state: each load process (a new generator, its connections) first sends a second of the same load, not
     // counted; meanwhile the service's sessions' waits are sampled, to tell where the slow seconds come from
-    const sampled: { load: Load; samples: Waits }[] = [];
+    const sampled: { load: Load; samples: Waits; io: Io }[] = [];
     const halves = await repeated('half the maximum, fixed rate', async () => {
-      const { result, samples } = await sampledWaits(dbUrl, () => load(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1, sockets: POOL_SOCKETS }));
-      sampled.push({ load: result, samples });
+      const { result, samples, io } = await sampledWaits(dbUrl, () => load(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1, sockets: POOL_SOCKETS }));
+      sampled.push({ load: result, samples, io });
       return result;
     });
     const half = medianLoad(halves);
@@ -370,7 +382,8 @@ async function measure(results: Record<string, unknown>): Promise<void> {
     // new connection per event-loop turn, so under overload new connections wait in the listen queue (README)
     progress(`twice the maximum, up to 1,024 connections`);
     const overWide = await load(svc.url, 'mix', { rate: Math.round(max * 2), duration: OVERLOAD_SECONDS, sockets: 1024 });
-    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfWaits, halfAutocannon, over, recovery, halfEach, overWide };
+    const halfIo = sampled.map((x) => x.io);
+    results.fixedRate = { maxRps: max, half, halfRuns: halves, halfWaits, halfIo, halfAutocannon, over, recovery, halfEach, overWide };
     await svc.stop();
 
     const two = await startService(dbUrl, { WORKERS: '2' });
@@ -425,7 +438,7 @@ function report(results: Record<string, unknown>, started: number): void {
   lines.push('scenario        throughput and latency                                                   db ceiling   ratio');
   for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(empty[s].load)}  ${empty[s].dbCeiling.toFixed(0).padStart(8)}   ${empty[s].ratio.toFixed(2)}`);
   if (!only) {
-    const fr = results.fixedRate as { maxRps: number; half: Load; halfWaits: ReturnType<typeof waitShares>; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load>; overWide: Load };
+    const fr = results.fixedRate as { maxRps: number; half: Load; halfWaits: ReturnType<typeof waitShares>; halfIo: Io[]; halfRuns: Load[]; halfAutocannon: Load; over: Load; recovery: Load; halfEach: Record<string, Load>; overWide: Load };
     const shed = (l: Load) => l.statusCodes?.['503']?.count ?? 0;
     const seconds = (l: Load) => (l.timeline ?? []).map((t) => `${t.ok}/${t.shed}/${t.max}`).join(' ');
     const parts = (l: Load) => Object.entries(l.byKind ?? {}).map(([k, v]) => `${k} ${v.p50}/${v.p99}`).join(', ');
@@ -434,6 +447,8 @@ function report(results: Record<string, unknown>, started: number): void {
     const top = (m: Record<string, number>) => Object.entries(m).slice(0, 5).map(([k, v]) => `${k} ${v}%`).join(', ');
     lines.push(`  the service's PostgreSQL sessions, sampled every 10 ms (share of active samples): all seconds: ${top(fr.halfWaits.all)}`);
     lines.push(`    the ${fr.halfWaits.slowSeconds} seconds (of ${RUNS * DURATION}) whose slowest answer took over ${SLOW_SECOND_MS} ms: ${top(fr.halfWaits.slow)}`);
+    const io = (x: Io, l: Load) => `p99 ${l.p99} ms; with its warm-up second: WAL ${(x.walBytes / 1e6).toFixed(1)} MB (${x.walFpi} full-page images), pages written by the checkpointer ${x.checkpointerPages}, by backends ${x.backendPages}, checkpoints ended ${x.checkpoints}`;
+    fr.halfIo.forEach((x, i) => lines.push(`  run ${i + 1}: ${io(x, fr.halfRuns[i])}`));
     for (const [name, l] of Object.entries(fr.halfEach)) lines.push(`  ${name.padEnd(9)} alone at ${l.rps.toFixed(0)} req/s:  ${fmt(l)}`);
     lines.push(`  the same with autocannon --overallRate (bursts each second, see load.ts):  ${fmt(fr.halfAutocannon)}  (503: ${shed(fr.halfAutocannon)})`);
     lines.push(`fixed rate ${Math.round(fr.maxRps * 2)} req/s for ${OVERLOAD_SECONDS} s (twice), open loop over ≤ ${POOL_SOCKETS} connections:  ${fmt(fr.over)}  (503 shed: ${shed(fr.over)})`);
