@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { BindingService } from './domain/binding-service.ts';
 import { Vault } from './domain/vault.ts';
+import { Admission } from './http/admission.ts';
 import { createApi } from './http/api.ts';
 import { protocolError, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
@@ -37,23 +38,23 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   const handle = await createApi({ config, log, protocolDb: deps.protocolDb ?? db, channels, bindings, sandboxSms });
 
   const app = new Koa();
-  // Overload is refused at once with 503 rather than queued past the partner's 2 s timeout.
-  let inflight = 0;
+  // Overload gets 503 rather than a wait past the partner's 2 s timeout; a short stall is waited out (see Admission).
+  const admission = new Admission(config.maxInflight, config.maxQueued, config.queueWaitMs);
   app.use(async (ctx) => {
     const started = performance.now();
+    ctx.state.arrivedAt = Date.now(); // the request's deadline counts from here, time waiting for a place included
     const id = randomUUID();
     let reply: Reply;
-    if (inflight >= config.maxInflight) {
+    if (!(await admission.enter())) {
       reply = { ...protocolError(503), headers: { 'Retry-After': '1' } };
     } else {
-      inflight++;
       try {
         reply = await handle(ctx);
       } catch (err) {
         log.error({ err, req_id: id }, 'unexpected error');
         reply = protocolError(500);
       } finally {
-        inflight--;
+        admission.leave();
       }
     }
     ctx.status = reply.status;

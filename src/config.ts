@@ -11,6 +11,8 @@ export interface Config {
   sandbox: boolean;
   rateLimitPerSecond: number;
   maxInflight: number;
+  maxQueued: number;
+  queueWaitMs: number;
   purgeIntervalMs: number;
   workers: number;
   tls: { cert: string; key: string } | undefined;
@@ -112,6 +114,8 @@ export function loadConfig(env: Env = process.env): Config {
     sandbox,
     rateLimitPerSecond: int(env, 'RATE_LIMIT_PER_SECOND', 200, 1, 1_000_000),
     maxInflight: int(env, 'MAX_INFLIGHT', 32, 1, 100_000),
+    maxQueued: int(env, 'MAX_QUEUED', 128, 0, 100_000),
+    queueWaitMs: int(env, 'QUEUE_WAIT_MS', 250, 1, 1000),
     purgeIntervalMs: int(env, 'PURGE_INTERVAL_MS', 60_000, 0, 86_400_000),
     workers: int(env, 'WORKERS', 1, 1, 64),
     tls: tls(env),

@@ -48,10 +48,12 @@ const POLL_MS = 25;
 export class BindingService {
   constructor(private readonly d: BindingDeps) {}
 
-  async bindCard(channel: { code: string; cardTypes: number[] }, body: BindCardRequest): Promise<Outcome> {
+  /** `deadline` (epoch ms): when the answer must be ready; by default REQUEST_DEADLINE_MS from now. */
+  async bindCard(channel: { code: string; cardTypes: number[] }, body: BindCardRequest,
+    deadline = Date.now() + this.d.config.requestDeadlineMs): Promise<Outcome> {
     const outcome = body.bind_card_src === 2
       ? await this.existingCard(channel.code, body)
-      : await this.newCard(channel.code, channel.cardTypes, body);
+      : await this.newCard(channel.code, channel.cardTypes, body, deadline);
     await this.audit(channel.code, body, outcome);
     return outcome;
   }
@@ -105,7 +107,7 @@ export class BindingService {
 
   // ---- new card (bind_card_src=1)
 
-  private async newCard(channel: string, cardTypes: number[], b: BindCardRequest): Promise<Outcome> {
+  private async newCard(channel: string, cardTypes: number[], b: BindCardRequest, deadline: number): Promise<Outcome> {
     const card = normalizeNewCard(b);
     const refused = reviewCard(card, cardTypes, b.bank_card_type != null);
     if (refused) return failure(refused);
@@ -119,7 +121,6 @@ export class BindingService {
       detailsHash: this.d.vault.hash('details', JSON.stringify([card.idNumber, card.name, card.mobile, card.bank,
         card.cardType, b.bank_address ?? ''])),
     };
-    const deadline = Date.now() + this.d.config.requestDeadlineMs;
     const details: CardDetails = {
       cardNumber: card.card, idNumber: card.idNumber, name: card.name, mobile: card.mobile, bank: card.bank,
       cardType: card.cardType,

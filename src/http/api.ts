@@ -57,7 +57,7 @@ export function fieldErrors(errors: ErrorObject[]): FieldError[] {
   });
 }
 
-type Handler = (input: { body: unknown; query: Record<string, unknown> }, channel: Channel | undefined) => Promise<Reply>;
+type Handler = (input: { body: unknown; query: Record<string, unknown>; deadline: number }, channel: Channel | undefined) => Promise<Reply>;
 
 /** Channel operations answer 404 unless the path names an active channel in lower case and r_c names it in upper case. */
 async function channelOf(params: Record<string, unknown>, query: Record<string, unknown>, channels: ChannelStore): Promise<Channel | undefined> {
@@ -78,7 +78,7 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
   // Handlers by operationId. The pipeline below routes with openapi-backend's router and validates with its ajv
   // validator once per request (its handleRequest would match and parse the request again, three more times).
   const handlers: Record<string, Handler> = {
-    bindCard: async ({ body }, channel) => ({ status: 200, body: await bindings.bindCard(channel!, body as BindCardRequest) }),
+    bindCard: async ({ body, deadline }, channel) => ({ status: 200, body: await bindings.bindCard(channel!, body as BindCardRequest, deadline) }),
     bankCardList: async ({ body }, channel) => {
       const cards = await bindings.listCards(channel!.code, (body as { user_id: string }).user_id);
       return { status: 200, body: { code: 200, message: 'success', data: { cards } } };
@@ -104,7 +104,8 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
   };
 
   return async (ctx) => {
-    const deadline = Date.now() + config.requestDeadlineMs;
+    // counted from the request's arrival (app.ts), so time spent waiting for a place is part of it
+    const deadline = (ctx.state.arrivedAt as number | undefined ?? Date.now()) + config.requestDeadlineMs;
     const req = { method: ctx.method, path: ctx.path, query: ctx.query as Record<string, string>, headers: ctx.headers as Record<string, string> };
     const { operation, params } = route(req);
     if (!operation) return protocolError(404);
@@ -123,12 +124,12 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
       if (!Buffer.isBuffer(read)) return read;
       raw = read;
     }
-    if (!channel) return answer(api, deps, handlers, operation, req, raw, undefined, false);
+    if (!channel) return answer(api, deps, handlers, operation, req, raw, undefined, false, deadline);
     const signed = verifySignature(ctx.method, ctx.req.url ?? ctx.url, ctx.headers, raw, channel);
     if ('status' in signed) return signed;
     const seen = await nonces.claim(channel.code, signed, deadline, config.rateLimitPerSecond);
     if (!('fresh' in seen)) return seen;
-    const reply = await answer(api, deps, handlers, operation, req, raw, channel, seen.overRate);
+    const reply = await answer(api, deps, handlers, operation, req, raw, channel, seen.overRate, deadline);
     if (reply.status !== 500) await nonces.record(channel.code, signed.nonce, reply);
     return reply;
   };
@@ -136,7 +137,7 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
 
 /** 415 and 400 (JSON, then the document's schema), then 429 (the request was counted when its nonce was claimed), then the handler. */
 async function answer(api: OpenAPIBackend, deps: ApiDeps, handlers: Record<string, Handler>, operation: Operation, req: Request,
-  raw: Buffer, channel: Channel | undefined, overRate: boolean): Promise<Reply> {
+  raw: Buffer, channel: Channel | undefined, overRate: boolean, deadline: number): Promise<Reply> {
   let body: unknown;
   if (operation.requestBody) {
     const parsed = parseJson(String(req.headers['content-type'] ?? ''), raw);
@@ -148,7 +149,7 @@ async function answer(api: OpenAPIBackend, deps: ApiDeps, handlers: Record<strin
   if (overRate) return { ...protocolError(429, '请求过于频繁，请稍后重试'), headers: { 'Retry-After': '1' } };
   let reply: Reply;
   try {
-    reply = await handlers[operation.operationId!]({ body, query: req.query as Record<string, unknown> }, channel);
+    reply = await handlers[operation.operationId!]({ body, query: req.query as Record<string, unknown>, deadline }, channel);
   } catch (e) {
     if (!(e instanceof RequestError)) throw e;
     reply = badRequest([{ field: e.field, rule: e.rule, message: e.message }]);

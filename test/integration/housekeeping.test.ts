@@ -3,6 +3,8 @@ import { purgeExpired } from '../../src/store/housekeeping.ts';
 import { resetDb, testDb } from '../setup/database.ts';
 import { seedNewCard, startService } from '../setup/service.ts';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 const count = async (table: string) => {
   const [[row]] = await testDb().query(`SELECT count(*)::int AS n FROM ${table}`) as [{ n: number }[], unknown];
   return row.n;
@@ -44,19 +46,43 @@ describe('housekeeping and overload', () => {
     expect(rows.map((r) => r.attname).sort()).to.deep.equal(['card_hash', 'channel', 'created_at', 'id', 'user_id']);
   });
 
-  it('refuses requests past MAX_INFLIGHT at once with 503 and Retry-After', async () => {
-    const svc = await startService({ MAX_INFLIGHT: '1' });
+  it('past MAX_INFLIGHT queues up to MAX_QUEUED requests for QUEUE_WAIT_MS, refusing the rest at once with 503 and Retry-After', async () => {
+    const svc = await startService({ MAX_INFLIGHT: '1', MAX_QUEUED: '1', QUEUE_WAIT_MS: '300' });
     try {
-      const slowCard = seedNewCard({ bank_card: '6222020000000090002' });
-      const slow = svc.bind(slowCard);
-      await new Promise((r) => setTimeout(r, 200));
+      const slow = svc.bind(seedNewCard({ bank_card: '6222020000000090002' })); // the sandbox's gateway sleeps 3 s
+      await sleep(200);
+      const queued = svc.list('u');
+      await sleep(50);
       const shed = await svc.list('u');
       expect(shed.status).to.equal(503);
       expect(shed.headers.get('retry-after')).to.equal('1');
       expect(shed.body).to.deep.equal({ code: 503, message: '服务繁忙，请稍后重试' });
-      expect(shed.ms).to.be.below(500);
+      expect(shed.ms).to.be.below(250);
+      const waited = await queued;
+      expect(waited.status).to.equal(503);
+      expect(waited.headers.get('retry-after')).to.equal('1');
+      expect(waited.ms).to.be.within(290, 1000);
       expect((await slow).body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
       expect((await svc.list('u')).status).to.equal(200);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('serves a queued request once a place frees, its deadline counted from its arrival', async () => {
+    const svc = await startService({ MAX_INFLIGHT: '1', QUEUE_WAIT_MS: '1000', PROVIDER_TIMEOUT_MS: '700', REQUEST_DEADLINE_MS: '1000' });
+    try {
+      const first = svc.bind(seedNewCard({ bank_card: '6222020000000090002' })); // holds the place 0.7 s (provider timeout)
+      await sleep(50);
+      const list = svc.list('u');
+      const second = svc.bind(seedNewCard({ user_id: 'other-user', bank_card: '6222020000000080002' }));
+      expect((await list).status).to.equal(200);
+      expect((await first).body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
+      const late = await second;
+      expect(late.body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
+      // admitted after ~0.65 s of waiting, its gateway call had what was left of 1 s from arrival (less 100 ms to
+      // answer), not 0.7 s more: an answer at ~0.9 s, not ~1.35 s
+      expect(late.ms).to.be.within(750, 1150);
     } finally {
       await svc.stop();
     }
