@@ -38,6 +38,29 @@ describe('admission', () => {
     expect(await a.enter()).to.equal(true);
   });
 
+  it('once the queue has stood longer than the longest wait, lets a new request wait only a few milliseconds', async () => {
+    const a = new Admission(1, 10, 100);
+    expect(await a.enter()).to.equal(true);
+    const first = a.enter(); // the queue was empty: a stall, waits up to 100 ms
+    await sleep(60);
+    const second = a.enter(); // the queue stood 60 ms: still up to 100 ms
+    await sleep(60);
+    expect(await first).to.equal(false); // timed out at ~100 ms; `second` keeps the queue standing
+    const started = Date.now();
+    expect(await a.enter()).to.equal(false); // stood 120 ms: overload, refused after STANDING_WAIT_MS
+    expect(Date.now() - started).to.be.below(60);
+    a.leave();
+    expect(await second).to.equal(true); // the place went to the one still waiting
+    a.leave();
+    await sleep(150);
+    // the queue emptied: the next wait is a stall's again
+    expect(await a.enter()).to.equal(true);
+    const third = a.enter();
+    await sleep(40);
+    a.leave();
+    expect(await third).to.equal(true);
+  });
+
   it('with no queue, refuses at once', async () => {
     const a = new Admission(1, 0, 1000);
     expect(await a.enter()).to.equal(true);
