@@ -345,7 +345,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds */
+        /** @description 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds */
         ServiceUnavailable: {
             headers: {
                 /**

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Admission } from '../../src/http/admission.ts';
+import { Admission, STALL_MS } from '../../src/http/admission.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -38,27 +38,20 @@ describe('admission', () => {
     expect(await a.enter()).to.equal(true);
   });
 
-  it('once the queue has stood longer than the longest wait, lets a new request wait only a few milliseconds', async () => {
-    const a = new Admission(1, 10, 100);
+  it('refuses at once while requests keep finishing (overload), queues once none has for STALL_MS (a stall)', async () => {
+    const a = new Admission(1, 10, 1000);
     expect(await a.enter()).to.equal(true);
-    const first = a.enter(); // the queue was empty: a stall, waits up to 100 ms
-    await sleep(60);
-    const second = a.enter(); // the queue stood 60 ms: still up to 100 ms
-    await sleep(60);
-    expect(await first).to.equal(false); // timed out at ~100 ms; `second` keeps the queue standing
+    const queued = a.enter(); // nothing has finished yet: a stall
+    a.leave();
+    expect(await queued).to.equal(true);
     const started = Date.now();
-    expect(await a.enter()).to.equal(false); // stood 120 ms: overload, refused after STANDING_WAIT_MS
-    expect(Date.now() - started).to.be.below(60);
+    expect(await a.enter()).to.equal(false); // a request finished just now: overload
+    expect(Date.now() - started).to.be.below(STALL_MS);
+    await sleep(STALL_MS + 10);
+    const later = a.enter(); // none finished for over STALL_MS: waits
+    await sleep(20);
     a.leave();
-    expect(await second).to.equal(true); // the place went to the one still waiting
-    a.leave();
-    await sleep(150);
-    // the queue emptied: the next wait is a stall's again
-    expect(await a.enter()).to.equal(true);
-    const third = a.enter();
-    await sleep(40);
-    a.leave();
-    expect(await third).to.equal(true);
+    expect(await later).to.equal(true);
   });
 
   it('with no queue, refuses at once', async () => {

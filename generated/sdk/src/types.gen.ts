@@ -273,7 +273,7 @@ export type BindCardErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
@@ -340,7 +340,7 @@ export type BankCardListErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
@@ -386,7 +386,7 @@ export type SandboxSmsErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
