@@ -1,33 +1,45 @@
-/** With every place taken, no request finished for this long: the process is stalled, not overloaded. */
-export const STALL_MS = 20;
+/** A request that starts within this of its arrival did not wait: the process is keeping up. */
+export const PROMPT_MS = 5;
+/** After a refusal, a request that finds every place taken is refused at once for this long (sustained overload). */
+export const CALM_MS = 1000;
 
 /**
- * How many requests one process works on at once. When every place is taken, a request is refused with 503 at once
- * while requests keep finishing (overload: waiting would hold a partner's connection and only add to its backlog),
- * but waits for a place, first come first served, behind at most `maxQueued` others and for at most `maxWaitMs`,
- * when none has finished for STALL_MS (a slow WAL flush, a pause): a short stall then costs latency, not errors.
+ * How many requests one process works on at once. When every place is taken, a request waits for one, first come
+ * first served, behind at most `maxQueued` others and for at most `maxWaitMs`: a short stall (a slow WAL flush, a
+ * pause) then costs latency, not errors. But once no request has started promptly for `maxWaitMs`, or one was
+ * refused in the last CALM_MS, it is refused with 503 at once: under sustained overload, a request held in a queue
+ * holds a partner's connection, and a partner with a pool of connections then backs up behind it (controlled delay,
+ * as in "Fail at Scale", ACM Queue 13(8), 2015).
  */
 export class Admission {
   private working = 0;
   private readonly waiting: (() => void)[] = [];
-  private finishedAt = 0;
+  private promptAt = Date.now();
+  private refusedAt = -Infinity;
 
   constructor(private readonly limit: number, private readonly maxQueued: number, private readonly maxWaitMs: number) {}
 
   /** Resolves true once the request may start (it must then call `leave`), false when it is refused. */
   enter(): Promise<boolean> {
+    const arrived = Date.now();
     if (this.working < this.limit) {
       this.working++;
+      this.promptAt = arrived;
       return Promise.resolve(true);
     }
-    if (this.waiting.length >= this.maxQueued || Date.now() - this.finishedAt < STALL_MS) return Promise.resolve(false);
+    if (this.waiting.length >= this.maxQueued || arrived - this.promptAt > this.maxWaitMs || arrived - this.refusedAt < CALM_MS) {
+      this.refusedAt = arrived;
+      return Promise.resolve(false);
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.splice(this.waiting.indexOf(wake), 1);
+        this.refusedAt = Date.now();
         resolve(false);
       }, this.maxWaitMs);
       const wake = () => {
         clearTimeout(timer);
+        if (Date.now() - arrived <= PROMPT_MS) this.promptAt = Date.now();
         resolve(true);
       };
       this.waiting.push(wake);
@@ -36,7 +48,6 @@ export class Admission {
 
   /** Hands the place to the longest-waiting request, if any. */
   leave(): void {
-    this.finishedAt = Date.now();
     const next = this.waiting.shift();
     if (next) next();
     else this.working--;

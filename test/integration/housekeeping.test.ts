@@ -46,7 +46,7 @@ describe('housekeeping and overload', () => {
     expect(rows.map((r) => r.attname).sort()).to.deep.equal(['card_hash', 'channel', 'created_at', 'id', 'user_id']);
   });
 
-  it('with every place taken and none finishing (a stall), queues up to MAX_QUEUED requests for QUEUE_WAIT_MS, refusing the rest at once with 503 and Retry-After', async () => {
+  it('with every place taken, queues up to MAX_QUEUED requests for QUEUE_WAIT_MS, refusing the rest at once with 503 and Retry-After', async () => {
     const svc = await startService({ MAX_INFLIGHT: '1', MAX_QUEUED: '1', QUEUE_WAIT_MS: '300' });
     try {
       const slow = svc.bind(seedNewCard({ bank_card: '6222020000000090002' })); // the sandbox's gateway sleeps 3 s

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Admission, STALL_MS } from '../../src/http/admission.ts';
+import { Admission } from '../../src/http/admission.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,7 +21,7 @@ describe('admission', () => {
     expect(order).to.deep.equal(['third true', 'fourth true']);
   });
 
-  it('refuses at once past the queue, and a queued request after its longest wait', async () => {
+  it('refuses at once past the queue, a queued request after its longest wait, and then at once for CALM_MS', async () => {
     const a = new Admission(1, 1, 100);
     expect(await a.enter()).to.equal(true);
     const started = Date.now();
@@ -30,28 +30,39 @@ describe('admission', () => {
     expect(Date.now() - started).to.be.below(50);
     expect(await queued).to.equal(false);
     expect(Date.now() - started).to.be.within(90, 400);
-    // the timed-out request left the queue, and a place freed with nobody waiting is free again
-    const next = a.enter();
+    const again = Date.now();
+    expect(await a.enter()).to.equal(false); // refused a moment ago: overload, no queueing
+    expect(Date.now() - again).to.be.below(50);
     a.leave();
-    expect(await next).to.equal(true);
-    a.leave();
-    expect(await a.enter()).to.equal(true);
+    expect(await a.enter()).to.equal(true); // a free place is always taken
   });
 
-  it('refuses at once while requests keep finishing (overload), queues once none has for STALL_MS (a stall)', async () => {
-    const a = new Admission(1, 10, 1000);
+  it('once no request has started promptly for the longest wait, refuses at once', async () => {
+    const a = new Admission(1, 10, 100);
     expect(await a.enter()).to.equal(true);
-    const queued = a.enter(); // nothing has finished yet: a stall
+    const first = a.enter();
+    await sleep(60);
+    const second = a.enter(); // 60 ms since a prompt start: may still wait
     a.leave();
-    expect(await queued).to.equal(true);
+    expect(await first).to.equal(true); // it waited 60 ms: not a prompt start
+    await sleep(60);
     const started = Date.now();
-    expect(await a.enter()).to.equal(false); // a request finished just now: overload
-    expect(Date.now() - started).to.be.below(STALL_MS);
-    await sleep(STALL_MS + 10);
-    const later = a.enter(); // none finished for over STALL_MS: waits
-    await sleep(20);
+    expect(await a.enter()).to.equal(false); // 120 ms without a prompt start: overload
+    expect(Date.now() - started).to.be.below(50);
     a.leave();
-    expect(await later).to.equal(true);
+    expect(await second).to.equal(true);
+  });
+
+  it('for CALM_MS after a refusal, refuses at once rather than queue', async () => {
+    const a = new Admission(1, 1, 1000);
+    expect(await a.enter()).to.equal(true);
+    const queued = a.enter();
+    expect(await a.enter()).to.equal(false); // the queue is full
+    a.leave();
+    expect(await queued).to.equal(true); // started promptly
+    const started = Date.now();
+    expect(await a.enter()).to.equal(false); // it would have queued but for the refusal just before
+    expect(Date.now() - started).to.be.below(50);
   });
 
   it('with no queue, refuses at once', async () => {
