@@ -1,15 +1,16 @@
 /** A request that starts within this of its arrival did not wait: the process is keeping up. */
-export const PROMPT_MS = 5;
+const PROMPT_MS = 5;
 /** After a refusal, a request that finds every place taken is refused at once for this long (sustained overload). */
-export const CALM_MS = 1000;
+const CALM_MS = 1000;
 
 /**
  * How many requests one process works on at once. When every place is taken, a request waits for one, first come
  * first served, behind at most `maxQueued` others and for at most `maxWaitMs`: a short stall (a slow WAL flush, a
  * pause) then costs latency, not errors. But once no request has started promptly for `maxWaitMs`, or one was
  * refused in the last CALM_MS, it is refused with 503 at once: under sustained overload, a request held in a queue
- * holds a partner's connection, and a partner with a pool of connections then backs up behind it (controlled delay,
- * as in "Fail at Scale", ACM Queue 13(8), 2015).
+ * holds a partner's connection, and a partner with a pool of connections then backs up behind it. (The controlled
+ * delay of "Fail at Scale", ACM Queue 13(8), 2015, keys on when the queue was last empty; under overload it empties
+ * each time it sheds, and a 128-connection client at twice our maximum then waited 5 s: README, Performance.)
  */
 export class Admission {
   private working = 0;
