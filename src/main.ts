@@ -6,7 +6,7 @@ import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
 import { createHttpServer } from './http/server.ts';
-import { connect, migrate, PROTOCOL_POOL_NAME } from './store/db.ts';
+import { connect, migrate, PROTOCOL_POOL_MAX, PROTOCOL_POOL_NAME } from './store/db.ts';
 import { DataDirBusy, startEmbedded, type Embedded } from './store/embedded.ts';
 import { startHousekeeping } from './store/housekeeping.ts';
 import { recordSql } from './store/sql-recorder.ts';
@@ -14,8 +14,6 @@ import { recordSql } from './store/sql-recorder.ts';
 // pglite-socket multiplexes one PGlite session: a second connection's extended-protocol messages can interleave with
 // the first's ("unnamed prepared statement does not exist"), so the service keeps to one. +1 for the migration lock.
 const EMBEDDED_POOL = 1;
-// Nonce claims and records are one short statement each: a few connections serve MAX_INFLIGHT requests.
-const PROTOCOL_POOL = 8;
 
 function fail(message: string): never {
   console.error(`bindcard: ${message}`);
@@ -54,7 +52,7 @@ async function main(): Promise<void> {
   // pool of its own; the embedded database has one connection for everything.
   const db = connect(store.url, store.pool, { asyncCommit: !store.embedded });
   await migrate(db, store.url);
-  const protocolDb = store.embedded ? db : connect(store.url, Math.min(PROTOCOL_POOL, store.pool), { asyncCommit: true, name: PROTOCOL_POOL_NAME });
+  const protocolDb = store.embedded ? db : connect(store.url, Math.min(PROTOCOL_POOL_MAX, store.pool), { asyncCommit: true, name: PROTOCOL_POOL_NAME });
   const server = createHttpServer(await createApp({ config, db, protocolDb, log }), config);
   const stopHousekeeping = startHousekeeping(db, log, config.purgeIntervalMs, () => new Date());
   server.listen(config.port, '0.0.0.0');

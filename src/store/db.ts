@@ -9,6 +9,8 @@ import * as m005 from './migrations/005-verifications-hot.ts';
 
 /** The replay-protection pool's name (application_name), apart from the business pool's 'bindcard'. */
 export const PROTOCOL_POOL_NAME = 'bindcard-protocol';
+/** Its size: nonce claims and records are one short statement each, so a few connections serve MAX_INFLIGHT requests. */
+export const PROTOCOL_POOL_MAX = 8;
 
 /**
  * A pool to PostgreSQL. `asyncCommit` sessions run with synchronous_commit off: a commit returns before its WAL

@@ -16,7 +16,7 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import { Vault } from '../../src/domain/vault.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
-import { connect, migrate, PROTOCOL_POOL_NAME } from '../../src/store/db.ts';
+import { connect, migrate, PROTOCOL_POOL_MAX, PROTOCOL_POOL_NAME } from '../../src/store/db.ts';
 import { identity } from './identities.ts';
 import { seedBindings } from './seed.ts';
 import { startListening, type Listening } from '../setup/service-process.ts';
@@ -157,7 +157,7 @@ async function dbCeiling(dbUrl: string, variants: Stmt[][], connections: number,
     await c.connect();
     return c;
   }));
-  const protocolPool = new pg.Pool({ connectionString: dbUrl, max: 8, options: options(true) });
+  const protocolPool = new pg.Pool({ connectionString: dbUrl, max: PROTOCOL_POOL_MAX, options: options(true) });
   const until = Date.now() + seconds * 1000;
   let done = 0;
   await Promise.all(clients.map(async (c) => {
