@@ -1,9 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { purgeExpired } from '../../src/store/housekeeping.ts';
 import { resetDb, testDb } from '../setup/database.ts';
 import { seedNewCard, startService } from '../setup/service.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const count = async (table: string) => {
   const [[row]] = await testDb().query(`SELECT count(*)::int AS n FROM ${table}`) as [{ n: number }[], unknown];

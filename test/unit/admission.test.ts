@@ -1,7 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { Admission } from '../../src/http/admission.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('admission', () => {
   it('admits up to the limit at once, then queues first come first served', async () => {
