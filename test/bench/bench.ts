@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import { Vault } from '../../src/domain/vault.ts';
@@ -204,14 +205,12 @@ async function sampledWaits<T>(dbUrl: string, during: () => Promise<T>): Promise
       const { rows } = await c.query(`SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w FROM pg_stat_activity
         WHERE state = 'active' AND application_name LIKE 'bindcard%'`);
       samples.push({ at, waits: rows.map((r: { w: string }) => r.w) });
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
   })();
   try {
     const result = await during();
-    running = false;
-    await sampling;
-    const after = await ioCounters(c);
+    const after = await ioCounters(c); // queued behind the sampler's query on the same client; a later sample falls outside the timeline
     return { result, samples, io: Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof Io]])) as Io };
   } finally {
     running = false;
