@@ -28,7 +28,7 @@ describe('commit modes', () => {
     const db = connect(testDatabaseUrl(), 4, { asyncCommit: true });
     const svc = await startService({}, { db, protocolDb: db });
     try {
-      /** Sends the request; then, at once, whether the commits of the given rows' last writes are flushed */
+      /** Sends the request; then, at once, whether the commits of the given rows' last writes are flushed. */
       const onDisk = async (send: () => Promise<{ status: number }>, rows: string) => {
         const { start } = await one<{ start: string }>('SELECT pg_current_wal_insert_lsn()::text AS start');
         expect((await send()).status).to.equal(200);
