@@ -9,6 +9,7 @@ import { Admission } from './http/admission.ts';
 import { createApi } from './http/api.ts';
 import { protocolError, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
+import { HttpCardAuthenticator, HttpSmsSender } from './providers/http-providers.ts';
 import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
 import { ChannelStore } from './store/channel-store.ts';
 
@@ -30,8 +31,10 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   const now = deps.now ?? (() => new Date());
   const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
   const sandboxSms = config.sandbox ? new SandboxSmsSender(db, vault, now) : undefined;
-  const auth = deps.auth ?? (config.sandbox ? new SandboxCardAuthenticator(db, vault) : undefined);
-  const sms = deps.sms ?? sandboxSms;
+  // A gateway's URL picks its HTTP adapter; without one the sandbox's (config requires the URLs with the sandbox off).
+  const auth = deps.auth ?? (config.cardAuthGateway ? new HttpCardAuthenticator(config.cardAuthGateway)
+    : config.sandbox ? new SandboxCardAuthenticator(db, vault) : undefined);
+  const sms = deps.sms ?? (config.smsGateway ? new HttpSmsSender(config.smsGateway) : sandboxSms);
   if (!auth || !sms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
   const bindings = new BindingService({ db, vault, auth, sms, now, log, config });
   const channels = new ChannelStore(db, vault, config.sandbox);

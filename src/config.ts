@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Gateway } from './providers/http-providers.ts';
 
 // Every setting: env name, default, meaning. Parsed and validated once at start; a bad value stops the process with its name.
 
@@ -32,6 +33,9 @@ export interface Config {
   smsPerMobileDay: number;
   smsPerCardHour: number;
   bodyLimitBytes: number;
+  /** the card-auth and SMS gateways over HTTP; unset: the sandbox's (only while the sandbox is on) */
+  cardAuthGateway: Gateway | undefined;
+  smsGateway: Gateway | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -88,6 +92,32 @@ function tls(env: Env): Config['tls'] {
   return { cert: read('TLS_CERT_FILE', cert), key: read('TLS_KEY_FILE', key) };
 }
 
+/**
+ * PREFIX_URL, PREFIX_CLIENT_ID and PREFIX_SECRET of one gateway; none set: undefined. In production the URL must be
+ * https (the calls carry full card and ID numbers). With the sandbox off, the gateway is required.
+ */
+function gateway(env: Env, prefix: string, what: string, production: boolean, sandbox: boolean): Gateway | undefined {
+  const raw = env[`${prefix}_URL`];
+  if (!raw) {
+    if (!sandbox) throw new ConfigError(`${prefix}_URL is required with the sandbox off: the ${what} gateway's base URL`);
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${prefix}_URL must be an http(s) URL, got "${raw}"`);
+  }
+  if (production ? url.protocol !== 'https:' : !['http:', 'https:'].includes(url.protocol)) {
+    throw new ConfigError(`${prefix}_URL must be ${production ? 'https in production' : 'an http(s) URL'}, got "${raw}"`);
+  }
+  const clientId = env[`${prefix}_CLIENT_ID`] || 'BINDCARD';
+  if (!/^[A-Z0-9_]{2,32}$/.test(clientId)) throw new ConfigError(`${prefix}_CLIENT_ID must be 2–32 of A–Z, 0–9 and _`);
+  const secret = env[`${prefix}_SECRET`];
+  if (!secret || secret.length < 16) throw new ConfigError(`${prefix}_SECRET is required with ${prefix}_URL: the shared signing secret, 16 characters or more`);
+  return { url: url.toString(), clientId, secret };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV || 'development';
   const production = nodeEnv === 'production';
@@ -135,6 +165,8 @@ export function loadConfig(env: Env = process.env): Config {
     smsPerMobileDay: int(env, 'SMS_PER_MOBILE_DAY', 10, 1, 10000),
     smsPerCardHour: int(env, 'SMS_PER_CARD_HOUR', 5, 1, 1000),
     bodyLimitBytes: 64 * 1024,
+    cardAuthGateway: gateway(env, 'CARD_AUTH', 'card-auth', production, sandbox),
+    smsGateway: gateway(env, 'SMS', 'SMS', production, sandbox),
   };
   return cfg;
 }

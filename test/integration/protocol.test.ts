@@ -108,10 +108,8 @@ describe('protocol errors: documented body, HTTP status = code, checked in order
   });
 
   it('the sandbox inbox exists only while the sandbox is on', async () => {
-    const prod = await startService({ SANDBOX: 'false' }, {
-      auth: { verify: async () => ({ approved: true }), sign: async () => ({ agreementNo: 'A' }) },
-      sms: { send: async () => {} },
-    });
+    const gateways = { CARD_AUTH_URL: 'http://127.0.0.1:9', CARD_AUTH_SECRET: 'never-called-0123', SMS_URL: 'http://127.0.0.1:9', SMS_SECRET: 'never-called-0123' };
+    const prod = await startService({ SANDBOX: 'false', ...gateways });
     try {
       const a = await prod.request('GET', '/sandbox/sms?mobile=13420504517');
       expect(a.status).to.equal(404);

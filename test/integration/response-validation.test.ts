@@ -52,7 +52,8 @@ describe('responses are checked against the document outside production', () => 
 
   it('skips the check in production', async () => {
     const key = Buffer.alloc(32, 1).toString('base64');
-    const s = await serve({ NODE_ENV: 'production', DATA_KEYS: `k1:${key}`, HASH_KEY: key });
+    const gateways = { CARD_AUTH_URL: 'https://auth.invalid', CARD_AUTH_SECRET: 'never-called-0123', SMS_URL: 'https://sms.invalid', SMS_SECRET: 'never-called-0123' };
+    const s = await serve({ NODE_ENV: 'production', DATA_KEYS: `k1:${key}`, HASH_KEY: key, ...gateways });
     try {
       expect((await s.post()).body.data.status).to.equal('MAYBE');
     } finally {

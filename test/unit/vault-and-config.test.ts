@@ -44,7 +44,25 @@ describe('config', () => {
     fails({ NODE_ENV: 'production', SANDBOX: 'true', ...keys }, 'SANDBOX');
     fails({ NODE_ENV: 'production' }, 'HASH_KEY');
     fails({ NODE_ENV: 'production', HASH_KEY: k(2).toString('base64') }, 'DATA_KEYS');
-    expect(loadConfig({ NODE_ENV: 'production', ...keys }).sandbox).to.equal(false);
+    const gateways = { CARD_AUTH_URL: 'https://auth.example.com/base/', CARD_AUTH_SECRET: 's'.repeat(16), SMS_URL: 'https://sms.example.com', SMS_SECRET: 't'.repeat(16) };
+    const c = loadConfig({ NODE_ENV: 'production', ...keys, ...gateways });
+    expect(c.sandbox).to.equal(false);
+    expect(c.cardAuthGateway).to.deep.equal({ url: 'https://auth.example.com/base/', clientId: 'BINDCARD', secret: 's'.repeat(16) });
+  });
+
+  it('needs both gateways with the sandbox off, https in production, and a secret with each URL', () => {
+    const keys = { DATA_KEYS: `k1:${k(1).toString('base64')}`, HASH_KEY: k(2).toString('base64') };
+    const auth = { CARD_AUTH_URL: 'https://auth.example.com', CARD_AUTH_SECRET: 's'.repeat(16) };
+    fails({ NODE_ENV: 'production', ...keys }, 'CARD_AUTH_URL is required with the sandbox off');
+    fails({ NODE_ENV: 'production', ...keys, ...auth }, 'SMS_URL is required with the sandbox off');
+    fails({ NODE_ENV: 'production', ...keys, ...auth, SMS_URL: 'http://sms.example.com', SMS_SECRET: 't'.repeat(16) }, 'SMS_URL must be https in production');
+    fails({ SMS_URL: 'ftp://sms.example.com', SMS_SECRET: 't'.repeat(16) }, 'SMS_URL must be an http(s) URL');
+    fails({ SMS_URL: 'not a url' }, 'SMS_URL must be an http(s) URL');
+    fails({ SMS_URL: 'http://127.0.0.1:9000' }, 'SMS_SECRET is required with SMS_URL');
+    fails({ ...auth, CARD_AUTH_CLIENT_ID: 'lower' }, 'CARD_AUTH_CLIENT_ID');
+    // with the sandbox on they are optional: unset means the sandbox's
+    expect(loadConfig({}).smsGateway).to.equal(undefined);
+    expect(loadConfig({ SMS_URL: 'http://127.0.0.1:9000', SMS_SECRET: 't'.repeat(16) }).smsGateway?.url).to.equal('http://127.0.0.1:9000/');
   });
 
   it('names the setting that is wrong', () => {

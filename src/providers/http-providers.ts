@@ -1,0 +1,88 @@
+import { signedHeaders } from '../sdk/sign.ts';
+import { ProviderError, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender } from './provider-types.ts';
+
+/** An outside gateway: where it is, the client id we sign as, and the secret we share with it. */
+export interface Gateway {
+  url: string;
+  clientId: string;
+  secret: string;
+}
+
+/**
+ * POSTs JSON to a gateway and returns its JSON object. Signed the way partners sign requests to us (src/sdk/sign.ts),
+ * with our client id in X-Channel; the request number goes as Idempotency-Key and in the body, so a retried call
+ * gets the first call's answer. Anything but a 2xx JSON object is a ProviderError naming the path and what was
+ * wrong, never the body (a gateway may echo personal data back).
+ */
+async function post(gw: Gateway, path: string, requestNo: string, fields: object, signal: AbortSignal): Promise<Record<string, unknown>> {
+  const url = new URL(gw.url.replace(/\/+$/, '') + path);
+  const bytes = JSON.stringify({ request_no: requestNo, ...fields });
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      body: bytes,
+      signal,
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': requestNo,
+        ...signedHeaders(gw.clientId, gw.secret, 'POST', url.pathname + url.search, bytes),
+      },
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new ProviderError(`${path}: no answer (${cause?.code ?? cause?.message ?? (e as Error).name})`);
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new ProviderError(`${path}: HTTP ${res.status}`);
+  }
+  let answer: unknown;
+  try {
+    answer = await res.json();
+  } catch {
+    throw new ProviderError(`${path}: the answer is not JSON`);
+  }
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new ProviderError(`${path}: the answer is not a JSON object`);
+  return answer as Record<string, unknown>;
+}
+
+function fourElements(card: CardDetails): object {
+  return {
+    card_no: card.cardNumber, id_number: card.idNumber, name: card.name, mobile: card.mobile, bank: card.bank, card_type: card.cardType,
+  };
+}
+
+/**
+ * The card-auth gateway over HTTP:
+ * `POST /v1/card-auth/verify` → `{"result": "APPROVED"}` or `{"result": "REJECTED", "reason": "…"}`;
+ * `POST /v1/card-auth/sign` → `{"agreement_no": "…"}`, the protocol number later repayments use.
+ */
+export class HttpCardAuthenticator implements CardAuthenticator {
+  constructor(private readonly gw: Gateway) {}
+
+  async verify(requestNo: string, card: CardDetails, signal: AbortSignal): Promise<AuthResult> {
+    const a = await post(this.gw, '/v1/card-auth/verify', requestNo, fourElements(card), signal);
+    if (a.result === 'APPROVED') return { approved: true };
+    if (a.result === 'REJECTED') return { approved: false, reason: typeof a.reason === 'string' ? a.reason.slice(0, 200) : 'rejected' };
+    throw new ProviderError('/v1/card-auth/verify: result is neither APPROVED nor REJECTED');
+  }
+
+  async sign(requestNo: string, card: CardDetails, signal: AbortSignal): Promise<{ agreementNo: string }> {
+    const a = await post(this.gw, '/v1/card-auth/sign', requestNo, fourElements(card), signal);
+    if (typeof a.agreement_no !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(a.agreement_no)) {
+      throw new ProviderError('/v1/card-auth/sign: no valid agreement_no');
+    }
+    return { agreementNo: a.agreement_no };
+  }
+}
+
+/** The SMS gateway over HTTP: `POST /v1/sms/send` with the mobile and the text → `{"accepted": true}`. */
+export class HttpSmsSender implements SmsSender {
+  constructor(private readonly gw: Gateway) {}
+
+  async send(requestNo: string, mobile: string, _code: string, text: string, signal: AbortSignal): Promise<void> {
+    const a = await post(this.gw, '/v1/sms/send', requestNo, { mobile, text }, signal);
+    if (a.accepted !== true) throw new ProviderError('/v1/sms/send: not accepted');
+  }
+}
