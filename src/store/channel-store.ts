@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sequelize } from 'sequelize';
 import type { Vault } from '../domain/vault.ts';
+import { sql } from './sql.ts';
 
 export interface Channel {
   code: string;
@@ -21,19 +22,33 @@ export const DEMO: Channel = { code: 'DEMO', cardTypes: [0, 1], secrets: ['demo-
 
 /** Partner channels and their signing secrets (encrypted at rest), managed by `npm run channel`. */
 export class ChannelStore {
+  private readonly decrypted = new Map<string, string>();
+
   constructor(private readonly db: Sequelize, private readonly vault: Vault, private readonly sandbox: boolean) {}
 
-  /** An active channel with its active secrets, newest first. */
+  /**
+   * An active channel with its active secrets, newest first. Read from PostgreSQL on every request, so a rotation or a
+   * disable holds at once on every instance; only the decryption of a stored secret is remembered (by its ciphertext,
+   * which never changes meaning).
+   */
   async find(code: string): Promise<Channel | undefined> {
     if (code === DEMO.code) return this.sandbox ? DEMO : undefined;
-    const [rows] = await this.db.query(
-      `SELECT c.code, c.card_types, s.secret_enc, s.key_id FROM channels c
+    const rows = await sql<{ card_types: number[]; secret_enc: string; key_id: string }>(this.db, undefined,
+      `SELECT c.card_types, s.secret_enc, s.key_id FROM channels c
          JOIN channel_secrets s ON s.channel = c.code AND s.retired_at IS NULL
-        WHERE c.code = :code AND c.status = 'ACTIVE' ORDER BY s.id DESC`,
-      { replacements: { code } },
-    ) as [{ code: string; card_types: number[]; secret_enc: string; key_id: string }[], unknown];
+        WHERE c.code = $1 AND c.status = 'ACTIVE' ORDER BY s.id DESC`, [code]);
     if (rows.length === 0) return undefined;
-    return { code, cardTypes: rows[0].card_types, secrets: rows.map((r) => this.vault.decrypt(r.secret_enc, r.key_id)) };
+    return { code, cardTypes: rows[0].card_types, secrets: rows.map((r) => this.secret(r.secret_enc, r.key_id)) };
+  }
+
+  private secret(enc: string, keyId: string): string {
+    const memo = `${keyId}:${enc}`;
+    let plain = this.decrypted.get(memo);
+    if (plain === undefined) {
+      if (this.decrypted.size >= 1000) this.decrypted.clear();
+      this.decrypted.set(memo, (plain = this.vault.decrypt(enc, keyId)));
+    }
+    return plain;
   }
 
   /** Adds a channel and returns its first secret (shown once, never stored in clear). */
