@@ -85,6 +85,15 @@ describe('protocol errors: documented body, HTTP status = code, checked in order
     expect(a.body.data.errors[0]).to.include({ field: 'body.user_id', rule: 'pattern' });
   });
 
+  it('400 naming the query parameter for a missing or malformed one', async () => {
+    for (const [query, rule] of [['', 'required'], ['?mobile=12345', 'pattern'], ['?mobile=13420504517&extra=1', 'additionalProperties']]) {
+      const a = await svc.request('GET', `/sandbox/sms${query}`);
+      expect(a.status, query).to.equal(400);
+      expect(a.body.data.errors.map((e: { field: string; rule: string }) => e.rule), query).to.include(rule);
+    }
+    expect((await svc.request('GET', '/sandbox/sms?mobile=13420504517')).status).to.equal(200);
+  });
+
   it('accepts contacts as an object and stores nothing of it', async () => {
     const a = await svc.request('POST', BIND, seedNewCard({ contacts: { device: 'secret-device-id-42' } }));
     expect(a.body.data.status).to.equal('SMS_SENT');
