@@ -17,6 +17,7 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import { Vault } from '../../src/domain/vault.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
+import { ChannelStore } from '../../src/store/channel-store.ts';
 import { connect, migrate, PROTOCOL_POOL_MAX, PROTOCOL_POOL_NAME } from '../../src/store/db.ts';
 import { identity } from './identities.ts';
 import { seedBindings } from './seed.ts';
@@ -45,6 +46,10 @@ if (only?.some((s) => !ALL.includes(s as Scenario))) throw new Error(`--only tak
 const SCENARIOS = only ? ALL.filter((s) => only.includes(s)) : ALL;
 const SINGLE = ['existing', 'replay', 'list', 'newFirst'] as const; // one request each, for the open loop
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+// A partner channel as production has them (looked up in PostgreSQL, its secret decrypted), not the sandbox's DEMO,
+// which is answered from memory; the sandbox stays on only for its providers and its phone.
+const CHANNEL = 'BENCH';
+let channelSecret = '';
 const config = loadConfig({});
 const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
 
@@ -82,7 +87,7 @@ let fresh = 100_000_000;
 /** Closed loop (autocannon) without a rate; with one, an open loop at that fixed arrival rate (see load.ts). */
 async function load(url: string, scenario: string, o: { connections?: number; duration?: number; rate?: number; autocannonRate?: boolean; sockets?: number; warmup?: number } = {}): Promise<Load> {
   const duration = o.duration ?? DURATION;
-  const spec = { url, scenario, connections: o.connections ?? CONNECTIONS, duration, rate: o.rate, autocannonRate: o.autocannonRate, sockets: o.sockets, warmup: o.warmup, seeded: [0, SEED], fresh };
+  const spec = { url, channel: CHANNEL, secret: channelSecret, scenario, connections: o.connections ?? CONNECTIONS, duration, rate: o.rate, autocannonRate: o.autocannonRate, sockets: o.sockets, warmup: o.warmup, seeded: [0, SEED], fresh };
   fresh += 1_000_000;
   const proc = spawn(process.execPath, ['--import', 'tsx', 'test/bench/load.ts', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -121,12 +126,12 @@ async function recordScenarioSql(dbUrl: string): Promise<Record<string, Stmt[][]
   };
   const post = async (path: string, body: object) => {
     const bytes = JSON.stringify(body);
-    const res = await fetch(svc.url + path, { method: 'POST', body: bytes, headers: { 'content-type': 'application/json', ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes) } });
+    const res = await fetch(svc.url + path, { method: 'POST', body: bytes, headers: { 'content-type': 'application/json', ...signedHeaders(CHANNEL, channelSecret, 'POST', path, bytes) } });
     return res.json();
   };
   const inbox = async (mobile: string) => (await fetch(`${svc.url}/sandbox/sms?mobile=${mobile}`)).json() as Promise<{ messages: { code: string }[] }>;
-  const BIND = '/demochannel/bindCard?r_c=DEMO';
-  const LIST = '/demochannel/bankCardList?r_c=DEMO';
+  const BIND = `/${CHANNEL.toLowerCase()}channel/bindCard?r_c=${CHANNEL}`;
+  const LIST = `/${CHANNEL.toLowerCase()}channel/bankCardList?r_c=${CHANNEL}`;
   await post(LIST, { user_id: identity(SEED - 1).user_id }); // opens each pool's connection (and its set-up statements) first
   const out: Record<'existing' | 'replay' | 'list' | 'newFirst' | 'newCardFlow', Stmt[][]> = { existing: [], replay: [], list: [], newFirst: [], newCardFlow: [] };
   for (let i = 0; i < VARIANTS; i++) {
@@ -337,9 +342,10 @@ async function measure(results: Record<string, unknown>): Promise<void> {
   try {
     const db = connect(dbUrl, 1);
     await migrate(db, dbUrl);
+    channelSecret = await new ChannelStore(db, vault, true).add(CHANNEL);
     await db.close();
     progress(`seeding ${SEED} bound users`);
-    await seedBindings(dbUrl, vault, 0, SEED, () => {});
+    await seedBindings(dbUrl, vault, CHANNEL, 0, SEED, () => {});
     const sql = await recordScenarioSql(dbUrl);
 
     const framework = await frameworkCeiling();
@@ -394,7 +400,7 @@ async function measure(results: Record<string, unknown>): Promise<void> {
     const c = new pg.Client({ connectionString: dbUrl });
     await c.connect();
     await c.query(`INSERT INTO nonces (channel, nonce, signature, created_at)
-      SELECT 'DEMO', 'expired-' || g, 's', now() - interval '1 hour' FROM generate_series(1, 300000) g`);
+      SELECT '${CHANNEL}', 'expired-' || g, 's', now() - interval '1 hour' FROM generate_series(1, 300000) g`);
     const purging = await startService(dbUrl, { PURGE_INTERVAL_MS: '1000' });
     const during = await load(purging.url, 'list');
     await purging.stop();
@@ -405,7 +411,7 @@ async function measure(results: Record<string, unknown>): Promise<void> {
     if (SCALE) {
       progress(`bulk-loading ${SCALE.toLocaleString()} cards and bindings`);
       process.stderr.write('\n');
-      await seedBindings(dbUrl, vault, 10_000_000, SCALE, (done) => {
+      await seedBindings(dbUrl, vault, CHANNEL, 10_000_000, SCALE, (done) => {
         const w = 30;
         const f = Math.round((done / SCALE) * w);
         process.stderr.write(`\r  load [${'#'.repeat(f)}${'-'.repeat(w - f)}] ${done.toLocaleString()}/${SCALE.toLocaleString()}`);

@@ -1,5 +1,5 @@
 // The load generator, run as its own process, printing one JSON result for one scenario.
-// usage: node --import tsx test/bench/load.ts '{"url":…,"scenario":…,"connections":…,"duration":…,"rate":…,"seeded":[from,count],"fresh":start}'
+// usage: node --import tsx test/bench/load.ts '{"url":…,"channel":…,"secret":…,"scenario":…,"connections":…,"duration":…,"rate":…,"seeded":[from,count],"fresh":start}'
 // Without a rate: autocannon, closed loop (each connection sends its next request when the last is answered).
 // With a rate: an open loop of our own. autocannon's overallRate is not a fixed arrival rate: each connection sends
 // back to back until it has made its share for the current second, then pauses until the next one (httpClient.js,
@@ -17,7 +17,7 @@ import { signedHeaders } from '../../src/sdk/sign.ts';
 import { identity } from './identities.ts';
 
 const opts = JSON.parse(process.argv[2]) as {
-  url: string; scenario: string; connections: number; duration: number; rate?: number; seeded: [number, number]; fresh: number;
+  url: string; channel: string; secret: string; scenario: string; connections: number; duration: number; rate?: number; seeded: [number, number]; fresh: number;
   /** with a rate: autocannon's overallRate instead of the open loop, to show the difference */
   autocannonRate?: boolean;
   /** with a rate: the most connections the open loop opens (default 128) */
@@ -25,8 +25,8 @@ const opts = JSON.parse(process.argv[2]) as {
   /** with a rate: seconds of the same load sent first and not counted (a new generator process, its connections) */
   warmup?: number;
 };
-const BIND = '/demochannel/bindCard?r_c=DEMO';
-const LIST = '/demochannel/bankCardList?r_c=DEMO';
+const BIND = `/${opts.channel.toLowerCase()}channel/bindCard?r_c=${opts.channel}`;
+const LIST = `/${opts.channel.toLowerCase()}channel/bankCardList?r_c=${opts.channel}`;
 const [seedFrom, seedCount] = opts.seeded;
 const anySeeded = () => identity(seedFrom + Math.floor(Math.random() * seedCount));
 let fresh = opts.fresh;
@@ -34,7 +34,7 @@ let fresh = opts.fresh;
 type Req = { method: string; path: string; body?: string; headers: Record<string, string>; kind?: string };
 function signedPost(path: string, body: object): Req {
   const bytes = JSON.stringify(body);
-  return { method: 'POST', path, body: bytes, headers: { 'content-type': 'application/json', ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes) } };
+  return { method: 'POST', path, body: bytes, headers: { 'content-type': 'application/json', ...signedHeaders(opts.channel, opts.secret, 'POST', path, bytes) } };
 }
 
 const one: Record<string, () => Req> = {

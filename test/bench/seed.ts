@@ -5,7 +5,7 @@ import type { Vault } from '../../src/domain/vault.ts';
 import { maskCard } from '../../src/domain/card-rules.ts';
 import { identity } from './identities.ts';
 
-export async function seedBindings(url: string, vault: Vault, from: number, count: number, progress: (done: number) => void): Promise<void> {
+export async function seedBindings(url: string, vault: Vault, channel: string, from: number, count: number, progress: (done: number) => void): Promise<void> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
@@ -27,8 +27,8 @@ export async function seedBindings(url: string, vault: Vault, from: number, coun
           rows.map((r) => maskCard(r.who.bank_card)), rows.map(() => 'ICBC'), rows.map(() => 0), rows.map((r) => `BENCH${r.n}`), rows.map(() => now)]);
       await c.query(
         `INSERT INTO bindings (channel, user_id, card_id, created_at, confirmed_at)
-         SELECT 'DEMO', * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $3::timestamptz[])`,
-        [rows.map((r) => r.who.user_id), rows.map((r) => r.cardId), rows.map(() => now)]);
+         SELECT $4::text, * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $3::timestamptz[])`,
+        [rows.map((r) => r.who.user_id), rows.map((r) => r.cardId), rows.map(() => now), channel]);
       progress(Math.min(start + batch, from + count) - from);
     }
     await c.query('ANALYZE persons; ANALYZE cards; ANALYZE bindings');
