@@ -474,7 +474,7 @@ function report(results: Record<string, unknown>, started: number): void {
   if (results.scaled) {
     const sc = results.scaled as { cards: number; pass: Pass; vsEmpty: Record<string, number> };
     lines.push(`with ${sc.cards.toLocaleString()} cards:`);
-    for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(sc.pass[s].load)}  vs empty ${sc.vsEmpty[s].toFixed(2)}`);
+    for (const s of SCENARIOS) lines.push(`${s.padEnd(14)}  ${fmt(sc.pass[s].load)}  ${sc.pass[s].dbCeiling.toFixed(0).padStart(8)}   ${sc.pass[s].ratio.toFixed(2)}  vs empty ${sc.vsEmpty[s].toFixed(2)}`);
   }
   lines.push(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
   console.log(lines.join('\n'));
