@@ -11,7 +11,7 @@ export interface Gateway {
 /**
  * POSTs JSON to a gateway and returns its JSON object. Signed the way partners sign requests to us (src/sdk/sign.ts),
  * with our client id in X-Channel; the request number goes as Idempotency-Key and in the body, so a retried call
- * gets the first call's answer. Anything but a 2xx JSON object is a ProviderError naming the path and what was
+ * gets the first call's answer. Anything but a 2xx JSON object (of at most 64 KiB) is a ProviderError naming the path and what was
  * wrong, never the body (a gateway may echo personal data back).
  */
 async function post(gw: Gateway, path: string, requestNo: string, fields: object, signal: AbortSignal): Promise<Record<string, unknown>> {
@@ -37,14 +37,32 @@ async function post(gw: Gateway, path: string, requestNo: string, fields: object
     await res.body?.cancel();
     throw new ProviderError(`${path}: HTTP ${res.status}`);
   }
+  const text = await readLimited(res, path);
   let answer: unknown;
   try {
-    answer = await res.json();
+    answer = JSON.parse(text);
   } catch {
     throw new ProviderError(`${path}: the answer is not JSON`);
   }
   if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new ProviderError(`${path}: the answer is not a JSON object`);
   return answer as Record<string, unknown>;
+}
+
+/** A gateway's answers are small: past ANSWER_LIMIT bytes it is read no further and the call has failed. */
+const ANSWER_LIMIT = 64 * 1024;
+
+async function readLimited(res: Response, path: string): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += chunk.length;
+    if (size > ANSWER_LIMIT) {
+      await res.body?.cancel().catch(() => {});
+      throw new ProviderError(`${path}: the answer is over ${ANSWER_LIMIT} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function fourElements(card: CardDetails): object {

@@ -63,6 +63,7 @@ describe('HTTP gateway adapters against a fake gateway over HTTP', () => {
       ['an array', () => (fake.script('/v1/card-auth/verify', () => ({ body: [CARD.cardNumber] })), within(1000, (s) => auth.verify('x3', CARD, s))), 'not a JSON object'],
       ['an unknown result', () => (fake.script('/v1/card-auth/verify', () => ({ body: { result: 'MAYBE' } })), within(1000, (s) => auth.verify('x4', CARD, s))), 'neither'],
       ['no agreement number', () => (fake.script('/v1/card-auth/sign', () => ({ body: { agreement_no: '' } })), within(1000, (s) => auth.sign('x5', CARD, s))), 'agreement_no'],
+      ['an answer over 64 KiB', () => (fake.script('/v1/card-auth/verify', () => ({ body: { result: 'APPROVED', pad: 'x'.repeat(70_000) } })), within(1000, (s) => auth.verify('x9', CARD, s))), 'over 65536 bytes'],
       ['SMS not accepted', () => (fake.script('/v1/sms/send', () => ({ body: { accepted: false } })), within(1000, (s) => new HttpSmsSender(gw).send('x6', CARD.mobile, '1', 't', s))), 'not accepted'],
       ['a wrong secret', () => within(1000, (s) => new HttpCardAuthenticator({ ...gw, secret: 'another-secret-0000' }).verify('x7', CARD, s)), 'HTTP 401'],
       ['nothing listening', () => within(1000, (s) => new HttpCardAuthenticator({ ...gw, url: closedPort }).verify('x8', CARD, s)), 'ECONNREFUSED'],
