@@ -56,10 +56,8 @@ async function readLimited(res: Response, path: string): Promise<string> {
   let size = 0;
   for await (const chunk of res.body ?? []) {
     size += chunk.length;
-    if (size > ANSWER_LIMIT) {
-      await res.body?.cancel().catch(() => {});
-      throw new ProviderError(`${path}: the answer is over ${ANSWER_LIMIT} bytes`);
-    }
+    // leaving the loop cancels the stream: the rest of the answer is not read
+    if (size > ANSWER_LIMIT) throw new ProviderError(`${path}: the answer is over ${ANSWER_LIMIT} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
