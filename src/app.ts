@@ -4,7 +4,7 @@ import type { Sequelize } from 'sequelize';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { BindingService } from './domain/binding-service.ts';
-import { Vault } from './domain/vault.ts';
+import { vaultFor } from './crypto/vault.ts';
 import { Admission } from './http/admission.ts';
 import { createApi } from './http/api.ts';
 import { protocolError, type Reply } from './http/replies.ts';
@@ -29,7 +29,7 @@ export interface AppDeps {
 export async function createApp(deps: AppDeps): Promise<Koa> {
   const { config, db, log } = deps;
   const now = deps.now ?? (() => new Date());
-  const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
+  const vault = vaultFor(config);
   const sandboxSms = config.sandbox ? new SandboxSmsSender(db, vault, now) : undefined;
   // A gateway's URL picks its HTTP adapter; without one the sandbox's (config requires the URLs with the sandbox off).
   const auth = deps.auth ?? (config.cardAuthGateway ? new HttpCardAuthenticator(config.cardAuthGateway)

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Gateway } from './providers/http-providers.ts';
+import { CHANNEL_CODE } from './domain/channel.ts';
+import type { Gateway } from './providers/provider-types.ts';
 
 // Every setting: env name, default, meaning. Parsed and validated once at start; a bad value stops the process with its name.
 
@@ -112,7 +113,7 @@ function gateway(env: Env, prefix: string, what: string, production: boolean, sa
     throw new ConfigError(`${prefix}_URL must be ${production ? 'https in production' : 'an http(s) URL'}, got "${raw}"`);
   }
   const clientId = env[`${prefix}_CLIENT_ID`] || 'BINDCARD';
-  if (!/^[A-Z0-9_]{2,32}$/.test(clientId)) throw new ConfigError(`${prefix}_CLIENT_ID must be 2–32 of A–Z, 0–9 and _`);
+  if (!CHANNEL_CODE.test(clientId)) throw new ConfigError(`${prefix}_CLIENT_ID must be 2–32 of A–Z, 0–9 and _`);
   const secret = env[`${prefix}_SECRET`];
   if (!secret || secret.length < 16) throw new ConfigError(`${prefix}_SECRET is required with ${prefix}_URL: the shared signing secret, 16 characters or more`);
   return { url: url.toString(), clientId, secret };

@@ -9,7 +9,6 @@ import { createHttpServer } from './http/server.ts';
 import { connect, migrate, PROTOCOL_POOL_MAX, PROTOCOL_POOL_NAME } from './store/db.ts';
 import { DataDirBusy, startEmbedded, type Embedded } from './store/embedded.ts';
 import { startHousekeeping } from './store/housekeeping.ts';
-import { recordSql } from './store/sql-recorder.ts';
 
 // pglite-socket multiplexes one PGlite session: a second connection's extended-protocol messages can interleave with
 // the first's ("unnamed prepared statement does not exist"), so the service keeps to one. +1 for the migration lock.
@@ -40,7 +39,6 @@ async function main(): Promise<void> {
   }
   if (config.workers > 1 && cluster.isPrimary) return primary(config);
   const log = createLogger(config.logLevel);
-  if (process.env.BENCH_RECORD_SQL) recordSql(process.env.BENCH_RECORD_SQL);
   let store;
   try {
     store = await database(config);

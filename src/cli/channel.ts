@@ -1,7 +1,7 @@
 // `npm run channel -- add CODE [--card-types 0,1] | rotate CODE | disable CODE | list`
 // Manages partner channels on DATABASE_URL. A new secret is printed once, here, and stored only encrypted.
 import { loadConfig } from '../config.ts';
-import { Vault } from '../domain/vault.ts';
+import { vaultFor } from '../crypto/vault.ts';
 import { ChannelStore } from '../store/channel-store.ts';
 import { connect, migrate } from '../store/db.ts';
 
@@ -13,7 +13,7 @@ async function run(args: string[], print: (line: string) => void): Promise<void>
   const db = connect(config.databaseUrl, 1);
   try {
     await migrate(db, config.databaseUrl);
-    const store = new ChannelStore(db, new Vault(config.dataKeys, config.dataKeyId, config.hashKey), false);
+    const store = new ChannelStore(db, vaultFor(config), false);
     const [verb, code] = args;
     if (verb === 'list') {
       for (const c of await store.list()) print(`${c.code}\t${c.status}\tcard types ${c.card_types.join('+')}\t${c.active_secrets} active secret(s)`);

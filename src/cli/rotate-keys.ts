@@ -2,7 +2,7 @@
 // Resumable after a crash (a row's key_id says where it stands); reads and writes go on meanwhile, since every row
 // names the key it is encrypted under and DATA_KEYS keeps the old keys until this is done.
 import { loadConfig } from '../config.ts';
-import { Vault } from '../domain/vault.ts';
+import { vaultFor } from '../crypto/vault.ts';
 import { connect, migrate } from '../store/db.ts';
 import { rotateKeys } from '../store/key-rotation.ts';
 
@@ -13,7 +13,7 @@ if (!config.databaseUrl) {
 }
 const db = connect(config.databaseUrl, 1);
 await migrate(db, config.databaseUrl);
-const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
+const vault = vaultFor(config);
 const width = 30;
 await rotateKeys(db, vault, 500, (table, done, total) => {
   const filled = total === 0 ? width : Math.round((done / total) * width);

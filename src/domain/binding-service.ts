@@ -11,7 +11,7 @@ import {
 } from '../providers/provider-types.ts';
 import { maskCard, normalizeNewCard, reviewCard, type NewCard } from './card-rules.ts';
 import { bound, failure, RequestError, smsSent, type Outcome } from './outcomes.ts';
-import type { Vault } from './vault.ts';
+import type { Vault } from '../crypto/vault.ts';
 
 export type BindCardRequest = components['schemas']['BindCardRequest'];
 export type BankCard = components['schemas']['BankCard'];

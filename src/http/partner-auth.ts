@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Sequelize } from 'sequelize';
 import { sign } from '../sdk/sign.ts';
-import type { Channel } from '../store/channel-store.ts';
+import { CHANNEL_CODE, type Channel } from '../domain/channel.ts';
 import { sql } from '../store/sql.ts';
 import { protocolError, type Reply } from './replies.ts';
 
@@ -15,7 +15,7 @@ function unauthorized(field: string, rule: string, message: string): Reply {
 }
 
 const FORMS: [string, string, RegExp][] = [
-  ['x-channel', 'X-Channel', /^[A-Z0-9_]{2,32}$/],
+  ['x-channel', 'X-Channel', CHANNEL_CODE],
   ['x-timestamp', 'X-Timestamp', /^[0-9]{1,12}$/],
   ['x-nonce', 'X-Nonce', /^[A-Za-z0-9._~+/=-]{16,64}$/],
   ['x-signature', 'X-Signature', /^[0-9a-f]{64}$/],

@@ -1,12 +1,5 @@
 import { signedHeaders } from '../sdk/sign.ts';
-import { ProviderError, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender } from './provider-types.ts';
-
-/** An outside gateway: where it is, the client id we sign as, and the secret we share with it. */
-export interface Gateway {
-  url: string;
-  clientId: string;
-  secret: string;
-}
+import { ProviderError, type AuthResult, type Gateway, type CardAuthenticator, type CardDetails, type SmsSender } from './provider-types.ts';
 
 /**
  * POSTs JSON to a gateway and returns its JSON object. Signed the way partners sign requests to us (src/sdk/sign.ts),

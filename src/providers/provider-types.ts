@@ -1,6 +1,13 @@
 // Outside gateways. Every call carries a stable request number (a gateway can deduplicate a retried call) and an
 // abort signal that fires at the caller's deadline.
 
+/** An outside gateway over HTTP: where it is, the client id we sign as, and the secret we share with it. */
+export interface Gateway {
+  url: string;
+  clientId: string;
+  secret: string;
+}
+
 export interface CardDetails {
   cardNumber: string;
   idNumber: string;

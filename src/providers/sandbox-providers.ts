@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sequelize } from 'sequelize';
-import type { Vault } from '../domain/vault.ts';
+import type { Vault } from '../crypto/vault.ts';
 import { sql } from '../store/sql.ts';
 import { ProviderError, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender } from './provider-types.ts';
 

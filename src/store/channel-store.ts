@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Sequelize } from 'sequelize';
-import type { Vault } from '../domain/vault.ts';
+import type { Vault } from '../crypto/vault.ts';
+import { CHANNEL_CODE, DEMO, type Channel } from '../domain/channel.ts';
 import { sql } from './sql.ts';
-
-export interface Channel {
-  code: string;
-  cardTypes: number[];
-  secrets: string[];
-}
 
 export interface ChannelListing {
   code: string;
@@ -16,9 +11,6 @@ export interface ChannelListing {
   active_secrets: number;
   created_at: Date;
 }
-
-/** The sandbox channel: on only while the sandbox is, with a published secret. */
-export const DEMO: Channel = { code: 'DEMO', cardTypes: [0, 1], secrets: ['demo-secret'] };
 
 /** Partner channels and their signing secrets (encrypted at rest), managed by `npm run channel`. */
 export class ChannelStore {
@@ -53,7 +45,7 @@ export class ChannelStore {
 
   /** Adds a channel and returns its first secret (shown once, never stored in clear). */
   async add(code: string, cardTypes: number[] = [0, 1]): Promise<string> {
-    if (!/^[A-Z0-9_]{2,32}$/.test(code) || code === DEMO.code) throw new Error(`channel code must be 2-32 of A-Z, 0-9, _ and not DEMO: "${code}"`);
+    if (!CHANNEL_CODE.test(code) || code === DEMO.code) throw new Error(`channel code must be 2-32 of A-Z, 0-9, _ and not DEMO: "${code}"`);
     return this.db.transaction(async (t) => {
       await this.db.query('INSERT INTO channels (code, card_types, created_at) VALUES (:code, ARRAY[:types]::smallint[], now())',
         { replacements: { code, types: cardTypes }, transaction: t });

@@ -1,5 +1,5 @@
 import type { Sequelize } from 'sequelize';
-import type { Vault } from '../domain/vault.ts';
+import type { Vault } from '../crypto/vault.ts';
 
 /** The encrypted columns of each table; every row names its key in key_id. */
 export const ENCRYPTED: Record<string, string[]> = {

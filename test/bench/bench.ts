@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
-import { Vault } from '../../src/domain/vault.ts';
+import { vaultFor } from '../../src/crypto/vault.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { ChannelStore } from '../../src/store/channel-store.ts';
 import { connect, migrate, PROTOCOL_POOL_MAX, PROTOCOL_POOL_NAME } from '../../src/store/db.ts';
@@ -51,7 +51,7 @@ const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432
 const CHANNEL = 'BENCH';
 let channelSecret = '';
 const config = loadConfig({});
-const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
+const vault = vaultFor(config);
 
 // ---- progress on stderr
 let step = 0;

@@ -1,7 +1,7 @@
 // Bulk-loads bound cards straight into the tables (as the binding flow would leave them), in batches, with a progress bar.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Vault } from '../../src/domain/vault.ts';
+import type { Vault } from '../../src/crypto/vault.ts';
 import { maskCard } from '../../src/domain/card-rules.ts';
 import { identity } from './identities.ts';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config.ts';
-import { Vault } from '../../src/domain/vault.ts';
+import { Vault, vaultFor } from '../../src/crypto/vault.ts';
 import { rotateKeys } from '../../src/store/key-rotation.ts';
 import { resetDb, testDb } from '../setup/database.ts';
 import { bindNewCard, idNumber, seedExistingCard, seedNewCard, startService } from '../setup/service.ts';
@@ -30,7 +30,7 @@ describe('data key rotation', () => {
     const both = await startService({ DATA_KEYS: `${K1},${K2}`, DATA_KEY_ID: 'k2' });
     both.secrets.set('ACME', secret);
     const config = loadConfig({ DATA_KEYS: `${K1},${K2}`, DATA_KEY_ID: 'k2' });
-    const vault = new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
+    const vault = vaultFor(config);
     const seen: string[] = [];
     await rotateKeys(testDb(), vault, 1, (t, done, total) => seen.push(`${t} ${done}/${total}`), 1);
     expect((await keyIds()).filter((k) => k === 'k2')).to.have.length(1);

@@ -8,7 +8,7 @@ import type { BindingService } from '../../src/domain/binding-service.ts';
 import { createApi } from '../../src/http/api.ts';
 import { createHttpServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/log.ts';
-import { Vault } from '../../src/domain/vault.ts';
+import { vaultFor } from '../../src/crypto/vault.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { ChannelStore } from '../../src/store/channel-store.ts';
 import { resetDb, testDb } from '../setup/database.ts';
@@ -20,7 +20,7 @@ async function serve(env: Record<string, string>) {
   const config = loadConfig(env);
   const log = createLogger('info', new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }));
   const broken = { bindCard: async () => ({ code: 200, message: 'success', data: { status: 'MAYBE' } }) } as unknown as BindingService;
-  const channels = new ChannelStore(testDb(), new Vault(config.dataKeys, config.dataKeyId, config.hashKey), config.sandbox);
+  const channels = new ChannelStore(testDb(), vaultFor(config), config.sandbox);
   const [code, secret] = config.sandbox ? ['DEMO', 'demo-secret'] : ['ACME', await channels.add('ACME')];
   const handle = await createApi({ config, log, protocolDb: testDb(), channels, bindings: broken });
   const app = new Koa();

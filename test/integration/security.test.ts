@@ -125,10 +125,10 @@ describe('partner authentication and abuse limits', () => {
 
   it('keeps a channel working through a secret rotation, then drops the oldest secret', async () => {
     const { ChannelStore } = await import('../../src/store/channel-store.ts');
-    const { Vault } = await import('../../src/domain/vault.ts');
+    const { vaultFor } = await import('../../src/crypto/vault.ts');
     const { loadConfig } = await import('../../src/config.ts');
     const c = loadConfig({ NODE_ENV: 'test' });
-    const store = new ChannelStore(testDb(), new Vault(c.dataKeys, c.dataKeyId, c.hashKey), true);
+    const store = new ChannelStore(testDb(), vaultFor(c), true);
     const first = await svc.addChannel('ACME');
     const second = await store.rotate('ACME');
     for (const secret of [first, second]) {

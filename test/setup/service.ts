@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.ts';
 import { backendFor } from '../../src/http/api.ts';
 import { createHttpServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/log.ts';
-import { Vault } from '../../src/domain/vault.ts';
+import { vaultFor } from '../../src/crypto/vault.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { ChannelStore } from '../../src/store/channel-store.ts';
 import { testDb } from './database.ts';
@@ -67,7 +67,7 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
   const app = await createApp({ config, db: testDb(), log: createLogger(config.logLevel, sink), now: clock.now, ...deps });
   const server = createHttpServer(app, config);
   const secrets = new Map([['DEMO', 'demo-secret']]);
-  const channelStore = new ChannelStore(testDb(), new Vault(config.dataKeys, config.dataKeyId, config.hashKey), config.sandbox);
+  const channelStore = new ChannelStore(testDb(), vaultFor(config), config.sandbox);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

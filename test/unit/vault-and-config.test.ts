@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { loadConfig, ConfigError } from '../../src/config.ts';
-import { Vault } from '../../src/domain/vault.ts';
+import { Vault } from '../../src/crypto/vault.ts';
 import { ProviderTimeout, ProviderError, withDeadline } from '../../src/providers/provider-types.ts';
 
 const k = (b: number) => Buffer.alloc(32, b);

@@ -39,3 +39,8 @@ export class Vault {
     return want.length === got.length && timingSafeEqual(want, got);
   }
 }
+
+/** The vault of a configuration: its data keys, the active one, and the hash key. */
+export function vaultFor(config: { dataKeys: Map<string, Buffer>; dataKeyId: string; hashKey: Buffer }): Vault {
+  return new Vault(config.dataKeys, config.dataKeyId, config.hashKey);
+}
