@@ -1,7 +1,20 @@
 /** A request that starts within this of its arrival did not wait: the process is keeping up. */
-const PROMPT_MS = 5;
+export const PROMPT_MS = 5;
 /** After a refusal, a request that finds every place taken is refused at once for this long (sustained overload). */
-const CALM_MS = 1000;
+export const CALM_MS = 1000;
+
+/** Where Admission reads the time and sets its timers; tests give their own to move time by hand. */
+export interface AdmissionClock {
+  now(): number;
+  setTimeout(fire: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+}
+
+const systemClock: AdmissionClock = {
+  now: () => Date.now(),
+  setTimeout: (fire, ms) => setTimeout(fire, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+};
 
 /**
  * How many requests one process works on at once. When every place is taken, a request waits for one, first come
@@ -15,14 +28,18 @@ const CALM_MS = 1000;
 export class Admission {
   private working = 0;
   private readonly waiting: (() => void)[] = [];
-  private promptAt = Date.now();
+  private promptAt: number;
   private refusedAt = -Infinity;
 
-  constructor(private readonly limit: number, private readonly maxQueued: number, private readonly maxWaitMs: number) {}
+  constructor(private readonly limit: number, private readonly maxQueued: number, private readonly maxWaitMs: number,
+    private readonly clock: AdmissionClock = systemClock) {
+    this.promptAt = clock.now();
+  }
 
   /** Resolves true once the request may start (it must then call `leave`), false when it is refused. */
   enter(): Promise<boolean> {
-    const arrived = Date.now();
+    const { clock } = this;
+    const arrived = clock.now();
     if (this.working < this.limit) {
       this.working++;
       this.promptAt = arrived;
@@ -33,14 +50,15 @@ export class Admission {
       return Promise.resolve(false);
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = clock.setTimeout(() => {
         this.waiting.splice(this.waiting.indexOf(wake), 1);
-        this.refusedAt = Date.now();
+        this.refusedAt = clock.now();
         resolve(false);
       }, this.maxWaitMs);
       const wake = () => {
-        clearTimeout(timer);
-        if (Date.now() - arrived <= PROMPT_MS) this.promptAt = Date.now();
+        clock.clearTimeout(timer);
+        const now = clock.now();
+        if (now - arrived <= PROMPT_MS) this.promptAt = now;
         resolve(true);
       };
       this.waiting.push(wake);
