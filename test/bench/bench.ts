@@ -64,11 +64,16 @@ function progress(label: string): void {
 }
 
 // ---- processes
-function startService(dbUrl: string, env: Record<string, string> = {}): Promise<Listening> {
+function startService(dbUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Listening> {
   return startListening('src/main.ts', {
     DATABASE_URL: dbUrl, PORT: '0', NODE_ENV: 'development', VALIDATE_RESPONSES: 'false', LOG_LEVEL: 'warn',
     RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', ...env,
-  });
+  }, false, nodeArgs);
+}
+
+/** The service with the SQL recorder (record-sql.ts) preloaded, appending every statement it sends to `file`. */
+function startRecordingService(dbUrl: string, file: string): Promise<Listening> {
+  return startService(dbUrl, { BENCH_RECORD_SQL: file }, ['--import', new URL('./record-sql.ts', import.meta.url).href]);
 }
 
 interface Load {
@@ -113,7 +118,7 @@ interface Stmt { text: string; values?: unknown[]; name?: string; pool?: string;
 async function recordScenarioSql(dbUrl: string): Promise<Record<string, Stmt[][]>> {
   const file = join(tmpdir(), `bindcard-sql-${randomBytes(4).toString('hex')}.jsonl`);
   writeFileSync(file, '');
-  const svc = await startService(dbUrl, { BENCH_RECORD_SQL: file });
+  const svc = await startRecordingService(dbUrl, file);
   /** the statements `run` makes the service send: the lines the recorder appends meanwhile (it writes before it sends) */
   const record = async (run: () => Promise<unknown>): Promise<Stmt[]> => {
     const from = statSync(file).size;

@@ -9,11 +9,12 @@ export interface Listening {
 }
 
 /**
- * Runs a script (`node --import tsx <script>`) as its own process and resolves once it prints
- * "listening on http://127.0.0.1:PORT". Its stdout is then drained, or copied to stderr with echo.
+ * Runs a script (`node --import tsx [nodeArgs] <script>`) as its own process and resolves once it prints
+ * "listening on http://127.0.0.1:PORT". Its stdout is then drained, or copied to stderr with echo. nodeArgs come after
+ * tsx, so a TypeScript module can be preloaded with `--import`.
  */
-export async function startListening(script: string, env: Record<string, string> = {}, echo = false): Promise<Listening> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startListening(script: string, env: Record<string, string> = {}, echo = false, nodeArgs: string[] = []): Promise<Listening> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const stop = async () => {
     proc.kill('SIGTERM');
     if (proc.exitCode === null && proc.signalCode === null) await once(proc, 'exit');
