@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -43,9 +43,18 @@ describe('embedded database', function () {
     }
   });
 
-  it('takes over the lock a dead process left behind', async () => {
-    writeFileSync(join(dir, 'bindcard.pid'), '999999');
+  it('takes over the lock a dead process left behind, and lets it go when it stops', async () => {
+    const pidFile = join(dir, 'bindcard.pid');
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited and been reaped
+    writeFileSync(pidFile, String(dead));
     const db = await startEmbedded(dir, 2);
-    await db.stop();
+    try {
+      expect(readFileSync(pidFile, 'utf8')).to.equal(String(process.pid));
+      await query(db.url, 'CREATE TABLE taken_over (v int); INSERT INTO taken_over VALUES (1)');
+      expect(await query(db.url, 'SELECT v FROM taken_over')).to.deep.equal([{ v: 1 }]);
+    } finally {
+      await db.stop();
+    }
+    expect(existsSync(pidFile)).to.equal(false);
   });
 });
