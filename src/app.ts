@@ -1,28 +1,36 @@
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
-import type { Sequelize } from 'sequelize';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { BindingService } from './domain/binding-service.ts';
 import { vaultFor } from './crypto/vault.ts';
+import { BindingService } from './domain/binding-service.ts';
+import type { BindingStores } from './domain/stores.ts';
+import { faultsOf } from './faults.ts';
 import { Admission } from './http/admission.ts';
 import { createApi } from './http/api.ts';
-import { protocolError, type Reply } from './http/replies.ts';
+import { createHandlers } from './http/handlers.ts';
+import { protocolError, retryLater, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
 import { HttpCardAuthenticator, HttpSmsSender } from './providers/http-providers.ts';
 import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
 import { ChannelStore } from './store/channel-store.ts';
+import { NonceStore } from './store/nonce-store.ts';
+import { SandboxStore } from './store/sandbox-store.ts';
+import type { Db } from './store/sql.ts';
+import { createBindingStores } from './store/stores.ts';
 
 export interface AppDeps {
   config: Config;
-  db: Sequelize;
+  db: Db;
   /** Nonces and rate counts (replay protection, not business state); may commit asynchronously. Default: db. */
-  protocolDb?: Sequelize;
+  protocolDb?: Db;
   log: Logger;
   /** Business time (code expiry, SMS windows, leases); tests move it. */
   now?: () => Date;
   auth?: CardAuthenticator;
   sms?: SmsSender;
+  /** The binding flows' stores; default: on PostgreSQL (db). */
+  stores?: BindingStores;
 }
 
 /** A Koa app wired from real or given parts; it does not listen. */
@@ -30,29 +38,36 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   const { config, db, log } = deps;
   const now = deps.now ?? (() => new Date());
   const vault = vaultFor(config);
-  const sandboxSms = config.sandbox ? new SandboxSmsSender(db, vault, now) : undefined;
+  const sandbox = config.sandbox ? new SandboxStore(db) : undefined;
+  const sandboxSms = sandbox && new SandboxSmsSender(sandbox, vault, now);
   // A gateway's URL picks its HTTP adapter; without one the sandbox's (config requires the URLs with the sandbox off).
   const auth = deps.auth ?? (config.cardAuthGateway ? new HttpCardAuthenticator(config.cardAuthGateway)
-    : config.sandbox ? new SandboxCardAuthenticator(db, vault) : undefined);
+    : sandbox && new SandboxCardAuthenticator(sandbox, vault));
   const sms = deps.sms ?? (config.smsGateway ? new HttpSmsSender(config.smsGateway) : sandboxSms);
   if (!auth || !sms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
-  const bindings = new BindingService({ db, vault, auth, sms, now, log, config });
-  const channels = new ChannelStore(db, vault, config.sandbox);
-  const handle = await createApi({ config, log, protocolDb: deps.protocolDb ?? db, channels, bindings, sandboxSms });
+  const stores = deps.stores ?? createBindingStores(db, vault);
+  const bindings = new BindingService({ stores, vault, auth, sms, now, log, config });
+  const handle = await createApi({
+    config, log,
+    channels: new ChannelStore(db, vault, config.sandbox),
+    nonces: new NonceStore(deps.protocolDb ?? db),
+    handlers: createHandlers(bindings, sandboxSms),
+  });
 
   const app = new Koa();
   // Overload gets 503 rather than a wait past the partner's 2 s timeout; a short stall is waited out (see Admission).
   const admission = new Admission(config.maxInflight, config.maxQueued, config.queueWaitMs);
-  app.use(async (ctx) => {
+  app.use(async (koa) => {
     const started = performance.now();
-    ctx.state.arrivedAt = Date.now(); // the request's deadline counts from here, time waiting for a place included
+    const arrivedAt = Date.now();
     const id = randomUUID();
+    const faults = faultsOf(config.faults, koa.headers);
     let reply: Reply;
-    if (!(await admission.enter())) {
-      reply = { ...protocolError(503), headers: { 'Retry-After': '1' } };
+    if (faults.has('overload') || !(await admission.enter())) {
+      reply = retryLater(503);
     } else {
       try {
-        reply = await handle(ctx);
+        reply = await handle(koa, arrivedAt + config.requestDeadlineMs, faults);
       } catch (err) {
         log.error({ err, req_id: id }, 'unexpected error');
         reply = protocolError(500);
@@ -60,14 +75,14 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
         admission.leave();
       }
     }
-    ctx.status = reply.status;
-    ctx.body = reply.body;
-    ctx.set('X-Request-Id', id);
-    for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
-    if (reply.status === 413) ctx.set('Connection', 'close');
+    koa.status = reply.status;
+    koa.body = reply.body;
+    koa.set('X-Request-Id', id);
+    for (const [name, value] of Object.entries(reply.headers ?? {})) koa.set(name, value);
+    if (reply.status === 413) koa.set('Connection', 'close');
     const body = reply.body as { code?: number; data?: { sub_code?: string; status?: string } };
     log.info({
-      req_id: id, method: ctx.method, path: ctx.path, channel: ctx.state.channel, status: reply.status, code: body.code,
+      req_id: id, method: koa.method, path: koa.path, channel: koa.state.channel, status: reply.status, code: body.code,
       sub_code: body.data?.sub_code, result: body.data?.status, ms: Math.round(performance.now() - started),
     }, 'request');
   });

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { CHANNEL_CODE } from './domain/channel.ts';
 import type { Gateway } from './providers/provider-types.ts';
 
-// Every setting: env name, default, meaning. Parsed and validated once at start; a bad value stops the process with its name.
+// Every setting in one table: its env name, its default, how it is parsed and what it means. loadConfig reads the
+// table once at start, and a bad value stops the process with the setting's name. `npm run docs:config` writes the
+// table into docs/operations.md (CI fails when they disagree).
 
 export interface Config {
   env: string;
@@ -11,6 +13,7 @@ export interface Config {
   dataDir: string;
   dbPoolMax: number;
   sandbox: boolean;
+  faults: boolean;
   rateLimitPerSecond: number;
   maxInflight: number;
   maxQueued: number;
@@ -41,19 +44,101 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+type Env = Record<string, string | undefined>;
+
 // Development-only keys: fine for a laptop and tests, refused in production.
 const DEV_DATA_KEY = 'dev1:' + Buffer.alloc(32, 7).toString('base64');
 const DEV_HASH_KEY = Buffer.alloc(32, 9).toString('base64');
 
-type Env = Record<string, string | undefined>;
+/** One setting. `fallback` is its value when unset, per environment; `shownDefault` says it in the docs. */
+export interface Setting {
+  env: string;
+  shownDefault: string;
+  fallback: (production: boolean) => string | undefined;
+  /** the set value's check; throws ConfigError with the setting's name */
+  check: (raw: string, env: string) => void;
+  doc: string;
+}
 
-function int(env: Env, name: string, def: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return def;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+const whole = (min: number, max: number) => (raw: string, env: string) => {
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${env} must be a whole number, got "${raw}"`);
   const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
-  return n;
+  if (n < min || n > max) throw new ConfigError(`${env} must be between ${min} and ${max}, got ${n}`);
+};
+const oneOf = (...allowed: string[]) => (raw: string, env: string) => {
+  if (!allowed.includes(raw)) throw new ConfigError(`${env} must be one of ${allowed.join(', ')}; got "${raw}"`);
+};
+const anything = () => {};
+const fixed = (value: string | undefined) => () => value;
+
+function setting(env: string, shownDefault: string | undefined, check: Setting['check'], doc: string,
+  fallback: Setting['fallback'] = fixed(shownDefault)): Setting {
+  return { env, shownDefault: shownDefault ?? '(unset)', fallback, check, doc };
+}
+
+/** A gateway's three settings. */
+const gatewaySettings = (prefix: string, what: string): Setting[] => [
+  setting(`${prefix}_URL`, undefined, anything,
+    `The ${what} gateway's base URL (https in production). Required with the sandbox off; unset with the sandbox on: the sandbox's.`),
+  setting(`${prefix}_CLIENT_ID`, 'BINDCARD', anything, `Our client id at the ${what} gateway (X-Channel of our calls).`),
+  setting(`${prefix}_SECRET`, undefined, anything, `The secret shared with the ${what} gateway for signing, 16 characters or more. Required with ${prefix}_URL.`),
+];
+
+export const SETTINGS: Setting[] = [
+  setting('NODE_ENV', 'development', anything, '`production` refuses the sandbox, the development keys and the fault switch.'),
+  setting('PORT', '8080', whole(0, 65535), 'The partner port; 0 picks a free one.'),
+  setting('DATABASE_URL', undefined, anything, 'PostgreSQL (`postgres://user@host:port/db`). Unset: the embedded database (PGlite) in DATA_DIR.'),
+  setting('DATA_DIR', './data', anything, 'Folder of the embedded database (only without DATABASE_URL).'),
+  setting('DB_POOL_MAX', '32', whole(1, 200), 'Connections of the business pool (replay protection has up to 8 more).'),
+  setting('SANDBOX', 'on unless production', oneOf('0', '1', 'true', 'false'),
+    'The sandbox: the DEMO channel, sandbox gateways and the phone at /sandbox/sms. Refused in production.',
+    (production) => (production ? 'false' : 'true')),
+  setting('FAULTS', 'off', oneOf('on', 'off'),
+    'Test only: honour the X-Bindcard-Fault header (src/faults.ts). Refused in production.'),
+  setting('RATE_LIMIT_PER_SECOND', '200', whole(1, 1_000_000), 'Requests per second per channel; past it 429.'),
+  setting('MAX_INFLIGHT', '32', whole(1, 100_000), 'Requests one process works on at once.'),
+  setting('MAX_QUEUED', '128', whole(0, 100_000), 'Requests that may wait for a place when all are taken; past it 503.'),
+  setting('QUEUE_WAIT_MS', '250', whole(1, 1000), 'Longest wait for a place, and how long without a prompt start counts as overload.'),
+  setting('PURGE_INTERVAL_MS', '60000', whole(0, 86_400_000), 'How often expired rows are purged; 0 never.'),
+  setting('WORKERS', '1', whole(1, 64), 'Processes sharing the port (node:cluster); more than 1 needs DATABASE_URL.'),
+  setting('TLS_CERT_FILE', undefined, anything, 'PEM certificate: the service speaks TLS 1.2+. Set with TLS_KEY_FILE, or neither (plain HTTP behind a proxy).'),
+  setting('TLS_KEY_FILE', undefined, anything, 'PEM private key of TLS_CERT_FILE.'),
+  setting('REQUEST_TIMEOUT_MS', '5000', whole(100, 120_000), 'Longest time a client may take to send a whole request.'),
+  setting('HEADERS_TIMEOUT_MS', '3000', whole(100, 120_000), 'Longest time a client may take to send the headers.'),
+  setting('DATA_KEYS', 'a development key, unless production', anything,
+    'Keys for personal data at rest: `id:base64,id:base64` (32 bytes each). Required in production.',
+    (production) => (production ? undefined : DEV_DATA_KEY)),
+  setting('DATA_KEY_ID', 'the last of DATA_KEYS', anything, 'The key new values are encrypted under.', fixed(undefined)),
+  setting('HASH_KEY', 'a development key, unless production', anything,
+    'Key of the keyed hashes (lookup) and signed card tokens: 32 bytes, base64. Required in production.',
+    (production) => (production ? undefined : DEV_HASH_KEY)),
+  setting('VALIDATE_RESPONSES', 'true unless production', oneOf('true', 'false'),
+    'Check every answer against the document; a mismatch is logged and answered 500.', (production) => String(!production)),
+  setting('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level.'),
+  setting('REQUEST_DEADLINE_MS', '1800', whole(200, 10_000), 'An answer is ready this long after the request arrived (partners time out at 2 s).'),
+  setting('PROVIDER_TIMEOUT_MS', '1500', whole(50, 10_000), 'Longest wait for one gateway call.'),
+  setting('CODE_TTL_SECONDS', '300', whole(30, 3600), 'How long an SMS code is valid.'),
+  setting('CODE_MAX_ATTEMPTS', '5', whole(1, 20), 'Wrong codes before a code is dead.'),
+  setting('SMS_RESEND_SECONDS', '60', whole(1, 3600), 'A first call repeated within this answers SMS_SENT without a new text.'),
+  setting('SMS_PER_MOBILE_HOUR', '5', whole(1, 1000), 'Texts per mobile in a rolling hour.'),
+  setting('SMS_PER_MOBILE_DAY', '10', whole(1, 10_000), 'Texts per mobile in a rolling day.'),
+  setting('SMS_PER_CARD_HOUR', '5', whole(1, 1000), 'Texts per card in a rolling hour.'),
+  ...gatewaySettings('CARD_AUTH', 'card-auth'),
+  ...gatewaySettings('SMS', 'SMS'),
+];
+
+const BY_NAME = new Map(SETTINGS.map((s) => [s.env, s]));
+
+/** Reads one setting: the value set (checked), else its default for the environment. */
+function reader(env: Env, production: boolean) {
+  return (name: string): string | undefined => {
+    const s = BY_NAME.get(name);
+    if (!s) throw new Error(`${name} is not in SETTINGS`);
+    const raw = env[name];
+    if (raw === undefined || raw === '') return s.fallback(production);
+    s.check(raw, name);
+    return raw;
+  };
 }
 
 function key(name: string, b64: string): Buffer {
@@ -63,26 +148,22 @@ function key(name: string, b64: string): Buffer {
 }
 
 /** DATA_KEYS: "id:base64,id:base64"; the active one is DATA_KEY_ID (default: the last listed). */
-function dataKeys(env: Env, production: boolean): { keys: Map<string, Buffer>; active: string } {
-  const raw = env.DATA_KEYS ?? (production ? undefined : DEV_DATA_KEY);
+function dataKeys(raw: string | undefined, activeRaw: string | undefined): { keys: Map<string, Buffer>; active: string } {
   if (!raw) throw new ConfigError('DATA_KEYS is required in production ("id:base64key[,id:base64key]")');
   const keys = new Map<string, Buffer>();
   for (const part of raw.split(',')) {
-    const m = /^([A-Za-z0-9_-]{1,16}):(.+)$/.exec(part.trim());
-    if (!m) throw new ConfigError('DATA_KEYS entries must look like "id:base64key"');
-    keys.set(m[1], key(`DATA_KEYS (${m[1]})`, m[2]));
+    const entry = /^([A-Za-z0-9_-]{1,16}):(.+)$/.exec(part.trim());
+    if (!entry) throw new ConfigError('DATA_KEYS entries must look like "id:base64key"');
+    keys.set(entry[1], key(`DATA_KEYS (${entry[1]})`, entry[2]));
   }
-  const active = env.DATA_KEY_ID || [...keys.keys()].at(-1)!;
+  const active = activeRaw ?? [...keys.keys()].at(-1)!;
   if (!keys.has(active)) throw new ConfigError(`DATA_KEY_ID "${active}" is not among DATA_KEYS`);
   return { keys, active };
 }
 
-/** TLS_CERT_FILE and TLS_KEY_FILE: both (the service speaks TLS 1.2+) or neither (plain HTTP behind a proxy). */
-function tls(env: Env): Config['tls'] {
-  const cert = env.TLS_CERT_FILE;
-  const key = env.TLS_KEY_FILE;
-  if (!cert && !key) return undefined;
-  if (!cert || !key) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither');
+function tls(cert: string | undefined, keyFile: string | undefined): Config['tls'] {
+  if (!cert && !keyFile) return undefined;
+  if (!cert || !keyFile) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither');
   const read = (name: string, file: string) => {
     try {
       return readFileSync(file, 'utf8');
@@ -90,15 +171,12 @@ function tls(env: Env): Config['tls'] {
       throw new ConfigError(`${name}: cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
     }
   };
-  return { cert: read('TLS_CERT_FILE', cert), key: read('TLS_KEY_FILE', key) };
+  return { cert: read('TLS_CERT_FILE', cert), key: read('TLS_KEY_FILE', keyFile) };
 }
 
-/**
- * PREFIX_URL, PREFIX_CLIENT_ID and PREFIX_SECRET of one gateway; none set: undefined. In production the URL must be
- * https (the calls carry full card and ID numbers). With the sandbox off, the gateway is required.
- */
-function gateway(env: Env, prefix: string, what: string, production: boolean, sandbox: boolean): Gateway | undefined {
-  const raw = env[`${prefix}_URL`];
+/** One gateway's settings; none set: undefined. In production the URL must be https (the calls carry full card and ID numbers). */
+function gateway(read: (name: string) => string | undefined, prefix: string, what: string, production: boolean, sandbox: boolean): Gateway | undefined {
+  const raw = read(`${prefix}_URL`);
   if (!raw) {
     if (!sandbox) throw new ConfigError(`${prefix}_URL is required with the sandbox off: the ${what} gateway's base URL`);
     return undefined;
@@ -112,62 +190,63 @@ function gateway(env: Env, prefix: string, what: string, production: boolean, sa
   if (production ? url.protocol !== 'https:' : !['http:', 'https:'].includes(url.protocol)) {
     throw new ConfigError(`${prefix}_URL must be ${production ? 'https in production' : 'an http(s) URL'}, got "${raw}"`);
   }
-  const clientId = env[`${prefix}_CLIENT_ID`] || 'BINDCARD';
+  const clientId = read(`${prefix}_CLIENT_ID`)!;
   if (!CHANNEL_CODE.test(clientId)) throw new ConfigError(`${prefix}_CLIENT_ID must be 2–32 of A–Z, 0–9 and _`);
-  const secret = env[`${prefix}_SECRET`];
+  const secret = read(`${prefix}_SECRET`);
   if (!secret || secret.length < 16) throw new ConfigError(`${prefix}_SECRET is required with ${prefix}_URL: the shared signing secret, 16 characters or more`);
   return { url: url.toString(), clientId, secret };
 }
 
 export function loadConfig(env: Env = process.env): Config {
-  const nodeEnv = env.NODE_ENV || 'development';
-  const production = nodeEnv === 'production';
-  const sandboxRaw = env.SANDBOX;
-  if (sandboxRaw !== undefined && sandboxRaw !== '' && !['0', '1', 'true', 'false'].includes(sandboxRaw)) {
-    throw new ConfigError(`SANDBOX must be true or false, got "${sandboxRaw}"`);
-  }
-  const sandbox = sandboxRaw === undefined || sandboxRaw === '' ? !production : ['1', 'true'].includes(sandboxRaw);
+  const production = env.NODE_ENV === 'production';
+  const read = reader(env, production);
+  const number = (name: string) => Number(read(name));
+  const sandbox = ['1', 'true'].includes(read('SANDBOX')!);
   if (production && sandbox) throw new ConfigError('SANDBOX cannot be on with NODE_ENV=production');
-  if (env.VALIDATE_RESPONSES && !['true', 'false'].includes(env.VALIDATE_RESPONSES)) throw new ConfigError('VALIDATE_RESPONSES must be true or false');
-  const hashRaw = env.HASH_KEY ?? (production ? undefined : DEV_HASH_KEY);
+  const faults = read('FAULTS') === 'on';
+  if (production && faults) throw new ConfigError('FAULTS cannot be on with NODE_ENV=production: the fault switch is for tests');
+  const hashRaw = read('HASH_KEY');
   if (!hashRaw) throw new ConfigError('HASH_KEY is required in production (32 bytes, base64)');
-  const { keys, active } = dataKeys(env, production);
-  const logLevel = env.LOG_LEVEL || 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
-  }
-  const cfg: Config = {
-    env: nodeEnv,
-    port: int(env, 'PORT', 8080, 0, 65535),
-    databaseUrl: env.DATABASE_URL || undefined,
-    dataDir: env.DATA_DIR || './data',
-    dbPoolMax: int(env, 'DB_POOL_MAX', 32, 1, 200),
+  const { keys, active } = dataKeys(read('DATA_KEYS'), read('DATA_KEY_ID'));
+  return {
+    env: read('NODE_ENV')!,
+    port: number('PORT'),
+    databaseUrl: read('DATABASE_URL'),
+    dataDir: read('DATA_DIR')!,
+    dbPoolMax: number('DB_POOL_MAX'),
     sandbox,
-    rateLimitPerSecond: int(env, 'RATE_LIMIT_PER_SECOND', 200, 1, 1_000_000),
-    maxInflight: int(env, 'MAX_INFLIGHT', 32, 1, 100_000),
-    maxQueued: int(env, 'MAX_QUEUED', 128, 0, 100_000),
-    queueWaitMs: int(env, 'QUEUE_WAIT_MS', 250, 1, 1000),
-    purgeIntervalMs: int(env, 'PURGE_INTERVAL_MS', 60_000, 0, 86_400_000),
-    workers: int(env, 'WORKERS', 1, 1, 64),
-    tls: tls(env),
-    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 5000, 100, 120_000),
-    headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 3000, 100, 120_000),
+    faults,
+    rateLimitPerSecond: number('RATE_LIMIT_PER_SECOND'),
+    maxInflight: number('MAX_INFLIGHT'),
+    maxQueued: number('MAX_QUEUED'),
+    queueWaitMs: number('QUEUE_WAIT_MS'),
+    purgeIntervalMs: number('PURGE_INTERVAL_MS'),
+    workers: number('WORKERS'),
+    tls: tls(read('TLS_CERT_FILE'), read('TLS_KEY_FILE')),
+    requestTimeoutMs: number('REQUEST_TIMEOUT_MS'),
+    headersTimeoutMs: number('HEADERS_TIMEOUT_MS'),
     dataKeys: keys,
     dataKeyId: active,
     hashKey: key('HASH_KEY', hashRaw),
-    validateResponses: env.VALIDATE_RESPONSES ? env.VALIDATE_RESPONSES === 'true' : !production,
-    logLevel,
-    requestDeadlineMs: int(env, 'REQUEST_DEADLINE_MS', 1800, 200, 10000),
-    providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 1500, 50, 10000),
-    codeTtlSeconds: int(env, 'CODE_TTL_SECONDS', 300, 30, 3600),
-    codeMaxAttempts: int(env, 'CODE_MAX_ATTEMPTS', 5, 1, 20),
-    resendSeconds: int(env, 'SMS_RESEND_SECONDS', 60, 1, 3600),
-    smsPerMobileHour: int(env, 'SMS_PER_MOBILE_HOUR', 5, 1, 1000),
-    smsPerMobileDay: int(env, 'SMS_PER_MOBILE_DAY', 10, 1, 10000),
-    smsPerCardHour: int(env, 'SMS_PER_CARD_HOUR', 5, 1, 1000),
+    validateResponses: read('VALIDATE_RESPONSES') === 'true',
+    logLevel: read('LOG_LEVEL')!,
+    requestDeadlineMs: number('REQUEST_DEADLINE_MS'),
+    providerTimeoutMs: number('PROVIDER_TIMEOUT_MS'),
+    codeTtlSeconds: number('CODE_TTL_SECONDS'),
+    codeMaxAttempts: number('CODE_MAX_ATTEMPTS'),
+    resendSeconds: number('SMS_RESEND_SECONDS'),
+    smsPerMobileHour: number('SMS_PER_MOBILE_HOUR'),
+    smsPerMobileDay: number('SMS_PER_MOBILE_DAY'),
+    smsPerCardHour: number('SMS_PER_CARD_HOUR'),
     bodyLimitBytes: 64 * 1024,
-    cardAuthGateway: gateway(env, 'CARD_AUTH', 'card-auth', production, sandbox),
-    smsGateway: gateway(env, 'SMS', 'SMS', production, sandbox),
+    cardAuthGateway: gateway(read, 'CARD_AUTH', 'card-auth', production, sandbox),
+    smsGateway: gateway(read, 'SMS', 'SMS', production, sandbox),
   };
-  return cfg;
+}
+
+/** The settings as a Markdown table, for docs/operations.md. */
+export function settingsTable(): string {
+  const escape = (text: string) => text.replaceAll('|', '\\|');
+  return ['| setting | default | meaning |', '|---|---|---|',
+    ...SETTINGS.map((s) => `| \`${s.env}\` | ${escape(s.shownDefault)} | ${escape(s.doc)} |`)].join('\n');
 }

@@ -1,20 +1,20 @@
 import { readFileSync } from 'node:fs';
 import type Koa from 'koa';
 import yaml from 'js-yaml';
-import { OpenAPIBackend, type Document, type Operation, type Request } from 'openapi-backend';
-import type { Sequelize } from 'sequelize';
+import { OpenAPIBackend, type Document, type Operation } from 'openapi-backend';
 import type { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { BindingService, BindCardRequest } from '../domain/binding-service.ts';
-import { RequestError } from '../domain/outcomes.ts';
-import type { SandboxSmsSender } from '../providers/sandbox-providers.ts';
 import type { Channel } from '../domain/channel.ts';
+import { RequestError } from '../domain/outcomes.ts';
+import { InjectedFault, type FaultPoint } from '../faults.ts';
 import type { ChannelStore } from '../store/channel-store.ts';
-import { NonceBook, verifySignature } from './partner-auth.ts';
+import type { NonceStore } from '../store/nonce-store.ts';
 import { parseJson, readBody } from './body.ts';
-import { badRequest, protocolError, type FieldError, type Reply } from './replies.ts';
+import type { Handlers } from './handlers.ts';
+import { replayed, verifySignature } from './partner-auth.ts';
+import { badRequest, protocolError, retryLater, type FieldError, type Reply } from './replies.ts';
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'];
 
@@ -38,16 +38,6 @@ export function backendFor(): OpenAPIBackend {
   });
 }
 
-export interface ApiDeps {
-  config: Pick<Config, 'sandbox' | 'validateResponses' | 'bodyLimitBytes' | 'rateLimitPerSecond' | 'requestDeadlineMs'>;
-  log: Logger;
-  /** where nonces and rate counts live (see connect's asyncCommit) */
-  protocolDb: Sequelize;
-  channels: ChannelStore;
-  bindings: BindingService;
-  sandboxSms?: SandboxSmsSender;
-}
-
 /** ajv's errors as the fields and rules a partner's engineer can act on. */
 export function fieldErrors(errors: ErrorObject[]): FieldError[] {
   return errors.map((e) => {
@@ -58,45 +48,53 @@ export function fieldErrors(errors: ErrorObject[]): FieldError[] {
   });
 }
 
-type Handler = (input: { body: unknown; query: Record<string, unknown>; deadline: number }, channel: Channel | undefined) => Promise<Reply>;
-
-/** Channel operations answer 404 unless the path names an active channel in lower case and r_c names it in upper case. */
-async function channelOf(params: Record<string, unknown>, query: Record<string, unknown>, channels: ChannelStore): Promise<Channel | undefined> {
-  const path = params.channel;
-  const code = query.r_c;
-  if (typeof path !== 'string' || typeof code !== 'string' || path !== code.toLowerCase()) return undefined;
-  return channels.find(code);
+export interface ApiDeps {
+  config: Pick<Config, 'sandbox' | 'validateResponses' | 'bodyLimitBytes' | 'rateLimitPerSecond' | 'requestDeadlineMs'>;
+  log: Logger;
+  channels: ChannelStore;
+  nonces: NonceStore;
+  handlers: Handlers;
 }
+
+/** What the pipeline knows of one request; each check reads it and adds what it learnt. */
+export interface RequestContext {
+  koa: Koa.Context;
+  /** epoch ms: the answer must be ready then (counted from arrival, time waiting for a place included) */
+  deadline: number;
+  faults: ReadonlySet<FaultPoint>;
+  operation?: Operation;
+  params: Record<string, unknown>;
+  /** the partner channel of a channel operation */
+  channel?: Channel;
+  raw: Buffer;
+  /** the verified nonce and signature of a signed request */
+  signed?: { nonce: string; signature: string };
+  overRate: boolean;
+  body?: unknown;
+}
+
+/** A check answers the request (a Reply) or lets it go on (undefined). */
+type Check = (request: RequestContext) => Promise<Reply | undefined> | Reply | undefined;
 
 /**
  * The request pipeline, in the documented order: 404 (route, channel), 405, 413, 401 (signature, nonce), 415,
  * 400 (JSON, duplicate keys, schema), 429 (channel rate), then the operation. A signed request's answer is kept
  * with its nonce, so the very same bytes sent again get it again.
  */
-export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Promise<Reply>> {
-  const { config, bindings } = deps;
-  const nonces = new NonceBook(deps.protocolDb);
-  // Handlers by operationId. The pipeline below routes with openapi-backend's router and validates with its ajv
-  // validator once per request (its handleRequest would match and parse the request again, three more times).
-  const handlers: Record<string, Handler> = {
-    bindCard: async ({ body, deadline }, channel) => ({ status: 200, body: await bindings.bindCard(channel!, body as BindCardRequest, deadline) }),
-    bankCardList: async ({ body }, channel) => {
-      const cards = await bindings.listCards(channel!.code, (body as { user_id: string }).user_id);
-      return { status: 200, body: { code: 200, message: 'success', data: { cards } } };
-    },
-    sandboxSms: async ({ query }) => ({ status: 200, body: { messages: await deps.sandboxSms!.inbox(String(query.mobile)) } }),
-  };
+export async function createApi(deps: ApiDeps): Promise<(koa: Koa.Context, deadline: number, faults?: ReadonlySet<FaultPoint>) => Promise<Reply>> {
+  const { config, channels, nonces, handlers } = deps;
   const api = backendFor();
   await api.init();
   // The document does not change, so neither does the operation (and path parameters) a method and path match: the
   // router re-flattens the document and builds its patterns on every call. Bounded: cleared past 1,000 paths.
   const routes = new Map<string, { operation?: Operation; params: Record<string, unknown> }>();
-  const route = (req: Request) => {
-    const key = `${req.method} ${req.path}`;
+  const routeOf = (method: string, path: string) => {
+    const key = `${method} ${path}`;
     let found = routes.get(key);
     if (!found) {
+      const req = { method, path, query: {}, headers: {} };
       // The path decides 404 (route or channel) before the method decides 405.
-      const operation = api.router.matchOperation(req) ?? METHODS.map((method) => api.router.matchOperation({ ...req, method })).find(Boolean);
+      const operation = api.router.matchOperation(req) ?? METHODS.map((other) => api.router.matchOperation({ ...req, method: other })).find(Boolean);
       found = { operation, params: operation ? api.router.parseRequest(req, operation).params : {} };
       if (routes.size >= 1000) routes.clear();
       routes.set(key, found);
@@ -104,74 +102,97 @@ export async function createApi(deps: ApiDeps): Promise<(ctx: Koa.Context) => Pr
     return found;
   };
 
-  return async (ctx) => {
-    // counted from the request's arrival (app.ts), so time spent waiting for a place is part of it
-    const deadline = (ctx.state.arrivedAt as number | undefined ?? Date.now()) + config.requestDeadlineMs;
-    const req = { method: ctx.method, path: ctx.path, query: ctx.query as Record<string, string>, headers: ctx.headers as Record<string, string> };
-    const { operation, params } = route(req);
+  const route: Check = (request) => {
+    const { operation, params } = routeOf(request.koa.method, request.koa.path);
     if (!operation) return protocolError(404);
-    let channel: Channel | undefined;
-    if (operation.tags?.includes('sandbox')) {
-      if (!config.sandbox || !deps.sandboxSms) return protocolError(404);
-    } else {
-      channel = await channelOf(params, ctx.query, deps.channels);
-      if (!channel) return protocolError(404);
+    request.operation = operation;
+    request.params = params;
+  };
+
+  /** Sandbox operations exist only with the sandbox on; channel operations need an active channel, named twice. */
+  const channel: Check = async (request) => {
+    if (request.operation!.tags?.includes('sandbox')) return config.sandbox ? undefined : protocolError(404);
+    const path = request.params.channel;
+    const code = request.koa.query.r_c;
+    if (typeof path !== 'string' || typeof code !== 'string' || path !== code.toLowerCase()) return protocolError(404);
+    request.channel = await channels.find(code);
+    if (!request.channel) return protocolError(404);
+    request.koa.state.channel = code;
+  };
+
+  const method: Check = (request) => (request.operation!.method === request.koa.method.toLowerCase() ? undefined : protocolError(405));
+
+  const body: Check = async (request) => {
+    if (!request.operation!.requestBody) return;
+    const read = await readBody(request.koa.req, config.bodyLimitBytes);
+    if (!read.ok) return read.reply;
+    request.raw = read.value;
+  };
+
+  /** A channel operation's signature, then its nonce: a fresh one goes on, a retry gets the first answer. */
+  const signature: Check = async (request) => {
+    if (!request.channel) return;
+    const { koa } = request;
+    const verdict = verifySignature(koa.method, koa.req.url ?? koa.url, koa.headers, request.raw, request.channel);
+    if (!verdict.ok) return verdict.reply;
+    request.signed = verdict;
+    const claim = await nonces.claim(request.channel.code, verdict.nonce, verdict.signature, request.deadline, config.rateLimitPerSecond);
+    if ('replay' in claim) return replayed();
+    if ('answer' in claim) return claim.answer;
+    request.overRate = claim.overRate || request.faults.has('rate-limit');
+  };
+
+  const json: Check = (request) => {
+    if (!request.operation!.requestBody) return;
+    const parsed = parseJson(request.koa.get('content-type'), request.raw);
+    if (!parsed.ok) return parsed.reply;
+    request.body = parsed.value;
+  };
+
+  // The operation's validators, compiled by openapi-backend from the document, run on what the pipeline has already
+  // parsed: its validateRequest would route and parse the request again.
+  const schema: Check = (request) => {
+    const operation = request.operation!;
+    const input = {
+      path: request.params, query: request.koa.query, header: request.koa.headers, cookie: {},
+      ...(operation.requestBody ? { requestBody: request.body } : {}),
+    };
+    const errors = (api.validator.getRequestValidatorsForOperation(operation.operationId!) ?? [])
+      .flatMap((validate) => (validate(input) ? [] : validate.errors ?? []));
+    return errors.length ? badRequest(fieldErrors(errors)) : undefined;
+  };
+
+  const rate: Check = (request) => (request.overRate ? retryLater(429) : undefined);
+
+  const operate = async (request: RequestContext): Promise<Reply> => {
+    if (request.faults.has('internal-error')) throw new InjectedFault('internal-error');
+    const input = { body: request.body, channel: request.channel!, deadline: request.deadline, query: request.koa.query };
+    try {
+      // the document's schema has checked the body against the operation's type
+      return await (handlers[request.operation!.operationId as keyof Handlers] as (input: unknown) => Promise<Reply>)(input);
+    } catch (e) {
+      if (!(e instanceof RequestError)) throw e;
+      return badRequest([{ field: e.field, rule: e.rule, message: e.message }]);
     }
-    if (operation.method !== ctx.method.toLowerCase()) return protocolError(405);
-    ctx.state.channel = channel?.code;
-    let raw: Buffer = Buffer.alloc(0);
-    if (operation.requestBody) {
-      const read = await readBody(ctx.req, config.bodyLimitBytes);
-      if (!Buffer.isBuffer(read)) return read;
-      raw = read;
+  };
+
+  const documented = (request: RequestContext, reply: Reply): Reply => {
+    if (!config.validateResponses) return reply;
+    const check = api.validator.validateResponse(reply.body, request.operation!, reply.status);
+    if (!check.errors) return reply;
+    deps.log.error({ operation: request.operation!.operationId, errors: fieldErrors(check.errors) }, 'response does not match the document');
+    return protocolError(500);
+  };
+
+  const checks: Check[] = [route, channel, method, body, signature, json, schema, rate];
+  return async (koa, deadline, faults = new Set()) => {
+    const request: RequestContext = { koa, deadline, faults, params: {}, raw: Buffer.alloc(0), overRate: false };
+    for (const check of checks) {
+      const reply = await check(request);
+      if (reply) return reply;
     }
-    if (!channel) return answer(api, deps, handlers, operation, params, req, raw, undefined, false, deadline);
-    const signed = verifySignature(ctx.method, ctx.req.url ?? ctx.url, ctx.headers, raw, channel);
-    if ('status' in signed) return signed;
-    const seen = await nonces.claim(channel.code, signed, deadline, config.rateLimitPerSecond);
-    if (!('fresh' in seen)) return seen;
-    const reply = await answer(api, deps, handlers, operation, params, req, raw, channel, seen.overRate, deadline);
-    if (reply.status !== 500) await nonces.record(channel.code, signed.nonce, reply);
+    const reply = documented(request, await operate(request));
+    if (request.signed && reply.status !== 500) await nonces.record(request.channel!.code, request.signed.nonce, reply as { status: number; body: Record<string, unknown> });
     return reply;
   };
-}
-
-/**
- * The operation's request validators, compiled by openapi-backend from the document, run on what the pipeline has
- * already parsed: its validateRequest would route and parse the request again (5% of the service's own CPU at
- * full `bankCardList` load went to that, README Performance). Its parameter shape: path, query, header, cookie (none
- * in the document), and the body.
- */
-function validateRequest(api: OpenAPIBackend, operation: Operation, params: Record<string, unknown>, req: Request, body: unknown): ErrorObject[] {
-  const input = { path: params, query: req.query, header: req.headers, cookie: {}, ...(operation.requestBody ? { requestBody: body } : {}) };
-  return (api.validator.getRequestValidatorsForOperation(operation.operationId!) ?? []).flatMap((validate) => (validate(input) ? [] : validate.errors ?? []));
-}
-
-/** 415 and 400 (JSON, then the document's schema), then 429 (the request was counted when its nonce was claimed), then the handler. */
-async function answer(api: OpenAPIBackend, deps: ApiDeps, handlers: Record<string, Handler>, operation: Operation, params: Record<string, unknown>,
-  req: Request, raw: Buffer, channel: Channel | undefined, overRate: boolean, deadline: number): Promise<Reply> {
-  let body: unknown;
-  if (operation.requestBody) {
-    const parsed = parseJson(String(req.headers['content-type'] ?? ''), raw);
-    if ('status' in parsed) return parsed;
-    body = parsed.value;
-  }
-  const errors = validateRequest(api, operation, params, req, body);
-  if (errors.length) return badRequest(fieldErrors(errors));
-  if (overRate) return { ...protocolError(429, '请求过于频繁，请稍后重试'), headers: { 'Retry-After': '1' } };
-  let reply: Reply;
-  try {
-    reply = await handlers[operation.operationId!]({ body, query: req.query as Record<string, unknown>, deadline }, channel);
-  } catch (e) {
-    if (!(e instanceof RequestError)) throw e;
-    reply = badRequest([{ field: e.field, rule: e.rule, message: e.message }]);
-  }
-  if (deps.config.validateResponses) {
-    const check = api.validator.validateResponse(reply.body, operation, reply.status);
-    if (check.errors) {
-      deps.log.error({ operation: operation.operationId, errors: fieldErrors(check.errors) }, 'response does not match the document');
-      return protocolError(500);
-    }
-  }
-  return reply;
 }

@@ -1,4 +1,7 @@
-// The one body shape of every answer: {code, message, data?}. Protocol errors carry HTTP status = code.
+import type { Outcome } from '../domain/outcomes.ts';
+
+// Every answer has one body shape, {code, message, data?}, built here. Protocol errors carry HTTP status = code;
+// business outcomes (the seed's codes 200/501/502/505/801) are HTTP 200 with the result in the body.
 
 export interface Reply {
   status: number;
@@ -22,8 +25,23 @@ const MESSAGES: Record<number, string> = {
 
 export interface FieldError { field: string; rule: string; message: string }
 
+/** A successful operation's data. */
+export function success(data: unknown): Reply {
+  return { status: 200, body: { code: 200, message: 'success', data } };
+}
+
+/** A business outcome of bindCard: success or the seed's failure codes, all HTTP 200. */
+export function outcome(result: Outcome): Reply {
+  return { status: 200, body: result };
+}
+
 export function protocolError(status: number, message = MESSAGES[status], errors?: FieldError[]): Reply {
   return { status, body: errors ? { code: status, message, data: { errors } } : { code: status, message } };
+}
+
+/** 429 and 503 say when to come back. */
+export function retryLater(status: 429 | 503): Reply {
+  return { ...protocolError(status), headers: { 'Retry-After': '1' } };
 }
 
 const RULES: Record<string, string> = {

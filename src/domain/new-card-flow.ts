@@ -1,0 +1,265 @@
+import { randomInt } from 'node:crypto';
+import type { Vault } from '../crypto/vault.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import {
+  ProviderTimeout, withDeadline, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender,
+} from '../providers/provider-types.ts';
+import { poll } from '../lib/poll.ts';
+import { maskCard, normalizeNewCard, reviewCard, type NewCard } from './card-rules.ts';
+import { bound, failure, smsSent, type Outcome } from './outcomes.ts';
+import type { BindingStores, FlowKey, Owner, Tx, Verification } from './stores.ts';
+
+export interface NewCardRequest {
+  user_id: string;
+  bank_card: string;
+  open_bank: string;
+  user_name?: string;
+  id_number?: string;
+  user_mobile?: string;
+  bank_address?: string;
+  bank_card_type?: number | null;
+  verify_code?: string | null;
+}
+
+export interface NewCardDeps {
+  stores: BindingStores;
+  vault: Vault;
+  auth: CardAuthenticator;
+  sms: SmsSender;
+  /** business time: code expiry, SMS windows, leases */
+  now: () => Date;
+  log: Logger;
+  config: Pick<Config, 'providerTimeoutMs' | 'codeTtlSeconds' | 'codeMaxAttempts' | 'resendSeconds' | 'smsPerMobileHour'
+    | 'smsPerMobileDay' | 'smsPerCardHour'>;
+}
+
+/** What a phase decided: an answer, wait for the request holding the lease, or an outside call to make. */
+type Step = Decided | { wait: true };
+type Decided = { done: Outcome } | OutsideCall;
+type OutsideCall =
+  | { call: 'auth'; flow: Verification }
+  | { call: 'sms'; flow: Verification; code: string }
+  | { call: 'sign'; flow: Verification };
+
+const HOUR = 3600_000;
+/** How often a request waiting for another one's lease looks again. */
+const POLL_MS = 25;
+/** Kept free of the deadline for recording a call's result and answering. */
+const ANSWER_MARGIN_MS = 100;
+
+/** What the request says about the card, in the forms the flow uses. */
+interface Request {
+  key: FlowKey;
+  card: NewCard;
+  details: CardDetails;
+  bankAddress: string | null;
+}
+
+/**
+ * The new-card flow (bind_card_src=1). One verification row per (channel, user, card) advances through atomic phases:
+ * card review, code by SMS, confirmation and agreement signing. No transaction spans an outside call: a request about
+ * to call out takes a lease on the row (busy_until) and commits; a duplicate arriving meanwhile waits for the lease to
+ * end and then answers from the row, so it gets the same answer and causes no second call.
+ */
+export class NewCardFlow {
+  constructor(private readonly deps: NewCardDeps) {}
+
+  /** `deadline` (epoch ms): when the answer must be ready. */
+  async run(channel: string, cardTypes: number[], body: NewCardRequest, deadline: number): Promise<Outcome> {
+    const card = normalizeNewCard(body);
+    const refused = reviewCard(card, cardTypes, body.bank_card_type != null);
+    if (refused) return failure(refused);
+    const request = this.describe(channel, body, card);
+    const code = body.verify_code || undefined;
+    const { stores } = this.deps;
+    // A confirmation retried after the binding (or for a card bound to someone else) is answered without a lock.
+    if (code !== undefined) {
+      const owned = ownerOutcome(await stores.bindings.ownerOf(request.key));
+      if (owned) return owned;
+    }
+    // Decides the next step, waiting out another request's lease (past the deadline: undefined).
+    const decide = () => poll(async () => {
+      const step = await stores.transaction((tx) =>
+        code === undefined ? this.decideFirstCall(tx, request.key) : this.decideConfirmation(tx, request.key, code));
+      return 'wait' in step ? undefined : step;
+    }, { intervalMs: POLL_MS, deadline });
+    let step = await decide();
+    while (step && !('done' in step)) step = await this.callAndRecord(step, request, deadline) ?? await decide();
+    return step ? step.done : failure('PROVIDER_TIMEOUT');
+  }
+
+  private describe(channel: string, body: NewCardRequest, card: NewCard): Request {
+    const { vault } = this.deps;
+    const bankAddress = body.bank_address ?? null;
+    return {
+      key: {
+        channel,
+        userId: body.user_id,
+        cardHash: vault.hash('card', card.card),
+        idHash: vault.hash('id', card.idNumber),
+        mobileHash: vault.hash('mobile', card.mobile),
+        detailsHash: vault.hash('details', JSON.stringify([card.idNumber, card.name, card.mobile, card.bank, card.cardType, bankAddress ?? ''])),
+      },
+      card,
+      details: { cardNumber: card.card, idNumber: card.idNumber, name: card.name, mobile: card.mobile, bank: card.bank, cardType: card.cardType },
+      bankAddress,
+    };
+  }
+
+  private busy(flow: Verification): boolean {
+    return flow.busy_until !== null && flow.busy_until > this.deps.now();
+  }
+
+  /** A lease outlasts the outside call it covers. */
+  private lease(): Date {
+    return new Date(this.deps.now().getTime() + this.deps.config.providerTimeoutMs + 500);
+  }
+
+  private async decideFirstCall(tx: Tx, key: FlowKey): Promise<Step> {
+    const { verifications } = this.deps.stores;
+    // The row's lock is taken with a snapshot older than any lock wait, so a binding committed meanwhile may be missed
+    // here: the SMS decision reads ownership again after its own lock, so at worst a card review is wasted.
+    const opened = await verifications.openForFirstCall(tx, key, this.deps.now());
+    let flow = opened.flow;
+    if (this.busy(flow)) return { wait: true };
+    const owned = ownerOutcome(opened.owner);
+    if (owned) return { done: owned };
+    if (flow.details_hash !== key.detailsHash) {
+      // Corrected details start the review over; the SMS limits still count what was sent.
+      flow = await verifications.update(tx, flow, {
+        details_hash: key.detailsHash, id_number_hash: key.idHash, mobile_hash: key.mobileHash, generation: flow.generation + 1,
+        auth_status: null, code_hash: null, code_expires_at: null, code_sent_at: null, code_attempts: 0, code_tried: [],
+        code_verified_at: null,
+      }, this.deps.now());
+    }
+    return this.afterReview(tx, key, flow);
+  }
+
+  /** The first call's next step once the row is ours: the card review, then a code by SMS (or the one just sent). */
+  private async afterReview(tx: Tx, key: FlowKey, flow: Verification): Promise<Decided> {
+    const { config, stores } = this.deps;
+    const now = this.deps.now();
+    if (flow.auth_status === 'REJECTED') return { done: failure('AUTH_REJECTED') };
+    if (flow.auth_status === null) return { call: 'auth', flow: await stores.verifications.update(tx, flow, { busy_until: this.lease() }, now) };
+    const live = flow.code_hash !== null && flow.code_attempts < config.codeMaxAttempts;
+    if (live && flow.code_sent_at && now.getTime() - flow.code_sent_at.getTime() < config.resendSeconds * 1000) {
+      return { done: this.codeSent() };
+    }
+    const { owner, counts } = await stores.smsSends.lockMobileForSms(tx, key, now);
+    const owned = ownerOutcome(owner);
+    if (owned) return { done: owned }; // bound meanwhile, by another flow for this card
+    if (counts.mobileHour >= config.smsPerMobileHour || counts.mobileDay >= config.smsPerMobileDay || counts.cardHour >= config.smsPerCardHour) {
+      return { done: failure('SMS_RATE_LIMITED') };
+    }
+    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const seq = flow.code_seq + 1;
+    const issued = await stores.verifications.issueCode(tx, flow, {
+      code_seq: seq, code_hash: this.codeHash(flow.id, seq, code), code_expires_at: new Date(now.getTime() + config.codeTtlSeconds * 1000),
+      code_sent_at: null, code_attempts: 0, code_tried: [], code_verified_at: null, busy_until: this.lease(),
+    }, now);
+    return { call: 'sms', flow: issued, code };
+  }
+
+  private codeSent(): Outcome {
+    return smsSent(this.deps.config.codeTtlSeconds, this.deps.config.resendSeconds);
+  }
+
+  private codeHash(verificationId: string, seq: number, code: string): string {
+    return this.deps.vault.hash('code', `${verificationId}:${seq}:${code}`);
+  }
+
+  // The confirmation locks the row before it looks at ownership, so a binding that commits meanwhile is seen.
+  private async decideConfirmation(tx: Tx, key: FlowKey, code: string): Promise<Step> {
+    const { config, stores } = this.deps;
+    const flow = await stores.verifications.lockForConfirmation(tx, key);
+    if (flow && this.busy(flow)) return { wait: true };
+    const owned = ownerOutcome(await stores.bindings.ownerOf(key, tx));
+    if (owned) return { done: owned };
+    if (!flow || flow.details_hash !== key.detailsHash || flow.code_hash === null) return { done: failure('CODE_NOT_ISSUED') };
+    const now = this.deps.now();
+    const dead = flow.code_attempts >= config.codeMaxAttempts;
+    const expired = now >= flow.code_expires_at!;
+    const given = this.codeHash(flow.id, flow.code_seq, code);
+    if (given === flow.code_hash) {
+      if (dead) return { done: failure('CODE_ATTEMPTS_EXCEEDED') };
+      // A code verified in time stays good for the signing retries that follow a gateway timeout.
+      if (expired && !flow.code_verified_at) return { done: failure('CODE_EXPIRED') };
+      return { call: 'sign', flow: await stores.verifications.update(tx, flow, { code_verified_at: flow.code_verified_at ?? now, busy_until: this.lease() }, now) };
+    }
+    if (dead) return { done: failure('CODE_ATTEMPTS_EXCEEDED') };
+    if (expired) return { done: failure('CODE_EXPIRED') };
+    if (flow.code_tried.includes(given)) return { done: failure('CODE_INCORRECT') }; // a retry counts once
+    const attempts = flow.code_attempts + 1;
+    await stores.verifications.update(tx, flow, { code_attempts: attempts, code_tried: [...flow.code_tried, given] }, now);
+    return { done: failure(attempts >= config.codeMaxAttempts ? 'CODE_ATTEMPTS_EXCEEDED' : 'CODE_INCORRECT') };
+  }
+
+  /**
+   * Makes the outside call the phase asked for, then records its result in a phase of its own, which also decides the
+   * step after an approved review (the SMS). Undefined: the details changed meanwhile, decide again.
+   */
+  private async callAndRecord(step: OutsideCall, request: Request, deadline: number): Promise<Decided | undefined> {
+    const { stores, config } = this.deps;
+    const budget = Math.min(config.providerTimeoutMs, deadline - Date.now() - ANSWER_MARGIN_MS);
+    const { flow } = step;
+    let result: AuthResult | { agreementNo: string } | undefined;
+    let error: Outcome | undefined;
+    try {
+      result = await withDeadline(budget, (signal) => this.call(step, request.details, signal));
+    } catch (e) {
+      this.deps.log.warn({ call: step.call, verification: flow.id, err: e }, 'provider call failed');
+      error = failure(e instanceof ProviderTimeout ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR');
+    }
+    if (!error && step.call === 'sms') {
+      if (await stores.verifications.markCodeSent(flow, this.deps.now())) return { done: this.codeSent() };
+      // Not the row's latest code any more: corrected details started over (decide again), or this request's lease ran
+      // out and another one sent a newer code (whose lease stands).
+      return await stores.verifications.generationOf(flow.id) === flow.generation ? { done: this.codeSent() } : undefined;
+    }
+    return stores.transaction(async (tx): Promise<Decided | undefined> => {
+      const review = step.call === 'auth' && !error ? ((result as AuthResult).approved ? 'APPROVED' : 'REJECTED') : null;
+      const current = await stores.verifications.endLease(tx, flow, review, this.deps.now());
+      if (error) return { done: error };
+      if (!current) return undefined;
+      if (step.call === 'auth') return this.afterReview(tx, request.key, current); // which looks at ownership again before an SMS
+      return { done: await this.commitBinding(tx, current, request, (result as { agreementNo: string }).agreementNo) };
+    });
+  }
+
+  private async call(step: OutsideCall, details: CardDetails, signal: AbortSignal): Promise<AuthResult | { agreementNo: string } | undefined> {
+    const { flow } = step;
+    // Request numbers are stable per row, generation and code, so a gateway can recognise a retried call.
+    if (step.call === 'auth') return this.deps.auth.verify(`A${flow.id}-${flow.generation}`, details, signal);
+    if (step.call === 'sign') return this.deps.auth.sign(`G${flow.id}-${flow.code_seq}`, details, signal);
+    await this.deps.sms.send(`S${flow.id}-${flow.code_seq}`, details.mobile, step.code, smsText(step.code, this.deps.config.codeTtlSeconds), signal);
+    return undefined;
+  }
+
+  /** The last phase: person, card and binding commit together, and the code is consumed. */
+  private async commitBinding(tx: Tx, flow: Verification, request: Request, agreementNo: string): Promise<Outcome> {
+    const { stores } = this.deps;
+    const { card } = request;
+    const now = this.deps.now();
+    const made = await stores.bindings.bind(tx, {
+      channel: flow.channel, userId: flow.user_id, idHash: flow.id_number_hash, idNumber: card.idNumber, name: card.name,
+      cardHash: flow.card_hash, cardNumber: card.card, mobile: card.mobile, masked: maskCard(card.card), bank: card.bank,
+      cardType: card.cardType, bankAddress: request.bankAddress, agreementNo,
+    }, now);
+    if (!made.samePerson) return failure('CARD_BOUND_TO_OTHER'); // another person's confirmation committed first
+    await stores.verifications.update(tx, flow, { bound_card_id: made.cardId, code_hash: null }, now);
+    return bound(made.cardId);
+  }
+}
+
+/** The text the borrower receives. */
+export function smsText(code: string, ttlSeconds: number): string {
+  return `【还呗】您的绑卡验证码为${code}，${Math.round(ttlSeconds / 60)}分钟内有效，请勿泄露。`;
+}
+
+/** A card already bound is final: to this user (bound) or to another person (refused). */
+export function ownerOutcome(owner: Owner | undefined): Outcome | undefined {
+  if (!owner) return undefined;
+  if (!owner.samePerson) return failure('CARD_BOUND_TO_OTHER');
+  return owner.mine ? bound(owner.cardId) : undefined;
+}

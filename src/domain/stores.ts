@@ -1,0 +1,156 @@
+// The stores the domain works through: named operations on plain objects. src/store/ implements them on PostgreSQL;
+// test/fakes/ implements them in memory, so the flows' rules are tested without a database.
+
+/** A transaction, opaque to the domain: only the stores that made it look inside. */
+export interface Tx {
+  readonly __tx: unique symbol;
+}
+
+export interface Transactor {
+  /** Runs the work in one transaction: all of its writes commit together, or none does (the work threw). */
+  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+}
+
+/** What identifies a new-card flow and the people in it; every value is a keyed hash, never a clear one. */
+export interface FlowKey {
+  channel: string;
+  userId: string;
+  cardHash: string;
+  idHash: string;
+  mobileHash: string;
+  /** everything the partner sent about the card and its holder: a change starts the review over */
+  detailsHash: string;
+}
+
+/** The verification row of one (channel, user, card) new-card flow: its progress between outside calls. */
+export interface Verification {
+  id: string;
+  channel: string;
+  user_id: string;
+  card_hash: string;
+  details_hash: string;
+  id_number_hash: string;
+  mobile_hash: string;
+  /** raised when corrected details start the flow over; a call made for an older generation is not recorded */
+  generation: number;
+  auth_status: 'APPROVED' | 'REJECTED' | null;
+  code_seq: number;
+  code_hash: string | null;
+  code_expires_at: Date | null;
+  code_sent_at: Date | null;
+  code_attempts: number;
+  code_tried: string[];
+  code_verified_at: Date | null;
+  bound_card_id: string | null;
+  /** the lease: a request is calling out for this row until then */
+  busy_until: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export type VerificationChanges = Partial<Omit<Verification, 'id' | 'channel' | 'user_id' | 'card_hash' | 'created_at' | 'updated_at'>>;
+
+/** A card that is bound: whether to the person of the request, and whether to the request's (channel, user). */
+export interface Owner {
+  cardId: string;
+  samePerson: boolean;
+  mine: boolean;
+}
+
+export interface VerificationStore {
+  /** Creates the flow's row or locks the one there, and reads the card's owner in the same step. */
+  openForFirstCall(tx: Tx, key: FlowKey, now: Date): Promise<{ flow: Verification; owner: Owner | undefined }>;
+  /** Locks the flow's row, if there is one. */
+  lockForConfirmation(tx: Tx, key: FlowKey): Promise<Verification | undefined>;
+  update(tx: Tx, flow: Verification, changes: VerificationChanges, now: Date): Promise<Verification>;
+  /** A new code for the row, and the SMS send the limits count, written together. */
+  issueCode(tx: Tx, flow: Verification, changes: VerificationChanges, now: Date): Promise<Verification>;
+  /** Ends the lease of a code just sent, if that code is still the row's latest; false otherwise. */
+  markCodeSent(flow: Verification, now: Date): Promise<boolean>;
+  generationOf(id: string): Promise<number | undefined>;
+  /**
+   * Locks the row and ends the lease, if the row is still in the generation the call was made for (undefined
+   * otherwise); a card review's result is recorded in the same step.
+   */
+  endLease(tx: Tx, flow: Verification, review: 'APPROVED' | 'REJECTED' | null, now: Date): Promise<Verification | undefined>;
+}
+
+export interface SmsCounts {
+  mobileHour: number;
+  mobileDay: number;
+  cardHour: number;
+}
+
+export interface SmsSendStore {
+  /**
+   * Serialises SMS decisions for the mobile until the transaction ends (so concurrent flows cannot both take the last
+   * free slot), then reads the card's owner and the sends counted by the limits.
+   */
+  lockMobileForSms(tx: Tx, key: FlowKey, now: Date): Promise<{ owner: Owner | undefined; counts: SmsCounts }>;
+}
+
+/** The clear values of a new binding; the store keeps them encrypted. */
+export interface NewBinding {
+  channel: string;
+  userId: string;
+  idHash: string;
+  idNumber: string;
+  name: string;
+  cardHash: string;
+  cardNumber: string;
+  mobile: string;
+  masked: string;
+  bank: string;
+  cardType: number;
+  bankAddress: string | null;
+  agreementNo: string;
+}
+
+export interface BoundCard {
+  id: string;
+  masked: string;
+  open_bank: string;
+  bank_card_type: number;
+}
+
+/** How an existing-card request names its card: by the full number, or by the card list's id and the number as listed. */
+export type CardRef = { cardHash: string } | { cardId: string; number: string; cardHash: string };
+
+export interface BindingStore {
+  /** The card's owner, if it is bound. */
+  ownerOf(key: FlowKey, tx?: Tx): Promise<Owner | undefined>;
+  /**
+   * Person, card and binding, written together. A card that exists already is kept as it is; its id and person come
+   * back, and the binding is not made when that person is another one.
+   */
+  bind(tx: Tx, binding: NewBinding, now: Date): Promise<{ cardId: string; samePerson: boolean }>;
+  listForUser(channel: string, userId: string): Promise<BoundCard[]>;
+  findForUser(channel: string, userId: string, card: CardRef): Promise<BoundCard | undefined>;
+}
+
+export interface AuditEvent {
+  at: Date;
+  channel: string;
+  userId: string;
+  event: string;
+  cardMasked: string;
+  cardId: string | null;
+  resultCode: number;
+  subCode: string | null;
+}
+
+export interface AuditStore {
+  /**
+   * The request's last write, committed durably: when it returns, the event and every commit the request made or read
+   * before it are on disk, whatever the session's commit mode. Call it after everything the answer depends on.
+   */
+  appendDurably(event: AuditEvent): Promise<void>;
+}
+
+/** Every store the binding flows use. */
+export interface BindingStores extends Transactor {
+  verifications: VerificationStore;
+  smsSends: SmsSendStore;
+  bindings: BindingStore;
+  audit: AuditStore;
+}

@@ -1,0 +1,31 @@
+import type { operations } from '../../generated/api-types.ts';
+import type { BindingService } from '../domain/binding-service.ts';
+import type { Channel } from '../domain/channel.ts';
+import type { SandboxSmsSender } from '../providers/sandbox-providers.ts';
+import { outcome, success, type Reply } from './replies.ts';
+
+type JsonBody<Op extends keyof operations> = operations[Op] extends { requestBody: { content: { 'application/json': infer B } } } ? B : never;
+type Query<Op extends keyof operations> = operations[Op] extends { parameters: { query: infer Q } } ? Q : never;
+
+/** What a partner operation's handler receives once the pipeline has checked the request against the document. */
+export interface PartnerInput<Op extends keyof operations> {
+  body: JsonBody<Op>;
+  channel: Channel;
+  /** epoch ms: when the answer must be ready */
+  deadline: number;
+}
+
+/** Handlers by operationId: thin, they call the domain and shape its result as the documented answer. */
+export interface Handlers {
+  bindCard(input: PartnerInput<'bindCard'>): Promise<Reply>;
+  bankCardList(input: PartnerInput<'bankCardList'>): Promise<Reply>;
+  sandboxSms(input: { query: Query<'sandboxSms'> }): Promise<Reply>;
+}
+
+export function createHandlers(bindings: BindingService, sandboxSms: SandboxSmsSender | undefined): Handlers {
+  return {
+    bindCard: async ({ body, channel, deadline }) => outcome(await bindings.bindCard(channel, body, deadline)),
+    bankCardList: async ({ body, channel }) => success({ cards: await bindings.listCards(channel.code, body.user_id) }),
+    sandboxSms: async ({ query }) => ({ status: 200, body: { messages: await sandboxSms!.inbox(query.mobile) } }),
+  };
+}

@@ -1,0 +1,18 @@
+import type { Vault } from '../crypto/vault.ts';
+import type { BindingStores } from '../domain/stores.ts';
+import { PgAuditStore } from './audit-store.ts';
+import { PgBindingStore } from './binding-store.ts';
+import { PgSmsSendStore } from './sms-send-store.ts';
+import { transactor, type Db } from './sql.ts';
+import { PgVerificationStore } from './verification-store.ts';
+
+/** The binding flows' stores on PostgreSQL. */
+export function createBindingStores(db: Db, vault: Vault): BindingStores {
+  return {
+    ...transactor(db),
+    verifications: new PgVerificationStore(db),
+    smsSends: new PgSmsSendStore(db),
+    bindings: new PgBindingStore(db, vault),
+    audit: new PgAuditStore(db),
+  };
+}
