@@ -1,0 +1,156 @@
+import type {
+  AuditEvent, BindingStores, BoundCard, CardRef, FlowKey, NewBinding, Owner, SmsCounts, Tx, Verification, VerificationChanges,
+} from '../../src/domain/stores.ts';
+
+const HOUR = 3600_000;
+
+interface Card { id: string; cardHash: string; personIdHash: string; masked: string; bank: string; cardType: number; agreementNo: string }
+interface Tables {
+  verifications: Verification[];
+  smsSends: { mobileHash: string; cardHash: string; at: Date }[];
+  cards: Card[];
+  persons: string[];
+  bindings: { channel: string; userId: string; cardId: string; at: Date }[];
+  audit: AuditEvent[];
+}
+
+/**
+ * The binding flows' stores in memory, behaving as the PostgreSQL ones do where the flows can tell: transactions run
+ * one at a time (every lock the real stores take is then held), and a transaction whose work throws leaves no trace.
+ */
+export class MemoryStores implements BindingStores {
+  tables: Tables = { verifications: [], smsSends: [], cards: [], persons: [], bindings: [], audit: [] };
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextId = 1;
+  /** transactions begun, for tests that count phases */
+  transactions = 0;
+
+  async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      this.transactions++;
+      const before = structuredClone(this.tables);
+      try {
+        return await work({} as Tx);
+      } catch (e) {
+        this.tables = before;
+        throw e;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private ownerOf(key: FlowKey): Owner | undefined {
+    const card = this.tables.cards.find((c) => c.cardHash === key.cardHash);
+    if (!card) return undefined;
+    const mine = this.tables.bindings.some((b) => b.channel === key.channel && b.userId === key.userId && b.cardId === card.id);
+    return { cardId: card.id, samePerson: card.personIdHash === key.idHash, mine };
+  }
+
+  private row(id: string): Verification {
+    const row = this.tables.verifications.find((v) => v.id === id);
+    if (!row) throw new Error(`no verification ${id}`);
+    return row;
+  }
+
+  private write(flow: Verification, changes: VerificationChanges, now: Date): Verification {
+    Object.assign(this.row(flow.id), structuredClone(changes), { updated_at: now });
+    return { ...flow, ...changes, updated_at: now };
+  }
+
+  verifications = {
+    openForFirstCall: async (_tx: Tx, key: FlowKey, now: Date) => {
+      let flow = this.tables.verifications.find((v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash);
+      if (!flow) {
+        flow = {
+          id: String(this.nextId++), channel: key.channel, user_id: key.userId, card_hash: key.cardHash, details_hash: key.detailsHash,
+          id_number_hash: key.idHash, mobile_hash: key.mobileHash, generation: 1, auth_status: null, code_seq: 0, code_hash: null,
+          code_expires_at: null, code_sent_at: null, code_attempts: 0, code_tried: [], code_verified_at: null, bound_card_id: null,
+          busy_until: null, created_at: now, updated_at: now,
+        };
+        this.tables.verifications.push(flow);
+      }
+      return { flow: structuredClone(flow), owner: this.ownerOf(key) };
+    },
+    lockForConfirmation: async (_tx: Tx, key: FlowKey) => {
+      const flow = this.tables.verifications.find((v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash);
+      return flow && structuredClone(flow);
+    },
+    update: async (_tx: Tx, flow: Verification, changes: VerificationChanges, now: Date) => this.write(flow, changes, now),
+    issueCode: async (_tx: Tx, flow: Verification, changes: VerificationChanges, now: Date) => {
+      this.tables.smsSends.push({ mobileHash: flow.mobile_hash, cardHash: flow.card_hash, at: now });
+      return this.write(flow, changes, now);
+    },
+    markCodeSent: async (flow: Verification, now: Date) => {
+      const row = this.row(flow.id);
+      if (row.generation !== flow.generation || row.code_seq !== flow.code_seq) return false;
+      Object.assign(row, { busy_until: null, code_sent_at: now, updated_at: now });
+      return true;
+    },
+    generationOf: async (id: string) => this.tables.verifications.find((v) => v.id === id)?.generation,
+    endLease: async (_tx: Tx, flow: Verification, review: 'APPROVED' | 'REJECTED' | null, now: Date) => {
+      const row = this.row(flow.id);
+      if (row.generation !== flow.generation) return undefined;
+      Object.assign(row, { busy_until: null, auth_status: review ?? row.auth_status, updated_at: now });
+      return structuredClone(row);
+    },
+  };
+
+  smsSends = {
+    lockMobileForSms: async (_tx: Tx, key: FlowKey, now: Date): Promise<{ owner: Owner | undefined; counts: SmsCounts }> => {
+      const since = (ms: number) => (s: { at: Date }) => s.at.getTime() > now.getTime() - ms;
+      const byMobile = this.tables.smsSends.filter((s) => s.mobileHash === key.mobileHash);
+      return {
+        owner: this.ownerOf(key),
+        counts: {
+          mobileHour: byMobile.filter(since(HOUR)).length,
+          mobileDay: byMobile.filter(since(24 * HOUR)).length,
+          cardHour: this.tables.smsSends.filter((s) => s.cardHash === key.cardHash).filter(since(HOUR)).length,
+        },
+      };
+    },
+  };
+
+  bindings = {
+    ownerOf: async (key: FlowKey) => this.ownerOf(key),
+    bind: async (_tx: Tx, binding: NewBinding, now: Date) => {
+      if (!this.tables.persons.includes(binding.idHash)) this.tables.persons.push(binding.idHash);
+      let card = this.tables.cards.find((c) => c.cardHash === binding.cardHash);
+      if (!card) {
+        card = {
+          id: `card_${String(this.nextId++).padStart(16, '0')}`, cardHash: binding.cardHash, personIdHash: binding.idHash, masked: binding.masked,
+          bank: binding.bank, cardType: binding.cardType, agreementNo: binding.agreementNo,
+        };
+        this.tables.cards.push(card);
+      }
+      if (card.personIdHash !== binding.idHash) return { cardId: card.id, samePerson: false };
+      const cardId = card.id;
+      if (!this.tables.bindings.some((b) => b.channel === binding.channel && b.userId === binding.userId && b.cardId === cardId)) {
+        this.tables.bindings.push({ channel: binding.channel, userId: binding.userId, cardId, at: now });
+      }
+      return { cardId, samePerson: true };
+    },
+    listForUser: async (channel: string, userId: string): Promise<BoundCard[]> => this.tables.bindings
+      .filter((b) => b.channel === channel && b.userId === userId)
+      .reverse()
+      .map((b) => this.boundCard(b.cardId)),
+    findForUser: async (channel: string, userId: string, ref: CardRef): Promise<BoundCard | undefined> => {
+      const card = this.tables.cards.find((c) => ('cardId' in ref
+        ? c.id === ref.cardId && (c.masked === ref.number || c.cardHash === ref.cardHash)
+        : c.cardHash === ref.cardHash));
+      const bound = card && this.tables.bindings.some((b) => b.channel === channel && b.userId === userId && b.cardId === card.id);
+      return bound ? this.boundCard(card.id) : undefined;
+    },
+  };
+
+  private boundCard(cardId: string): BoundCard {
+    const card = this.tables.cards.find((c) => c.id === cardId)!;
+    return { id: card.id, masked: card.masked, open_bank: card.bank, bank_card_type: card.cardType };
+  }
+
+  audit = {
+    appendDurably: async (event: AuditEvent) => {
+      this.tables.audit.push(event);
+    },
+  };
+}

@@ -1,0 +1,282 @@
+import { expect } from 'chai';
+import { loadConfig } from '../../src/config.ts';
+import { vaultFor } from '../../src/crypto/vault.ts';
+import { BindingService } from '../../src/domain/binding-service.ts';
+import type { Outcome } from '../../src/domain/outcomes.ts';
+import { createLogger } from '../../src/log.ts';
+import { ProviderError, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender } from '../../src/providers/provider-types.ts';
+import { MemoryStores } from '../fakes/memory-stores.ts';
+
+// The new-card state machine's rules, on the in-memory stores and scripted gateways: every branch, no database.
+
+const config = loadConfig({ NODE_ENV: 'test' });
+const vault = vaultFor(config);
+
+/** A gateway call the test finishes when it chooses. */
+function held<T>() {
+  let finish!: (value: T | Error) => void;
+  const done = new Promise<T>((resolve, reject) => { finish = (value) => (value instanceof Error ? reject(value) : resolve(value)); });
+  let called!: () => void;
+  const started = new Promise<void>((resolve) => { called = resolve; });
+  return { done, started, finish, called: () => called() };
+}
+
+/** Card authentication as a test scripts it: approve unless the next script says otherwise. */
+class ScriptedAuth implements CardAuthenticator {
+  reviews = 0;
+  signs = 0;
+  nextReview: ((signal: AbortSignal) => Promise<AuthResult>)[] = [];
+  nextSign: ((signal: AbortSignal) => Promise<{ agreementNo: string }>)[] = [];
+  async verify(_requestNo: string, _card: CardDetails, signal: AbortSignal): Promise<AuthResult> {
+    this.reviews++;
+    return (this.nextReview.shift() ?? (async () => ({ approved: true as const })))(signal);
+  }
+  async sign(requestNo: string, _card: CardDetails, signal: AbortSignal): Promise<{ agreementNo: string }> {
+    this.signs++;
+    return (this.nextSign.shift() ?? (async () => ({ agreementNo: `AG-${requestNo}` })))(signal);
+  }
+}
+
+/** The borrower's phone. */
+class Phone implements SmsSender {
+  texts: { requestNo: string; mobile: string; code: string }[] = [];
+  next: ((signal: AbortSignal) => Promise<void>)[] = [];
+  async send(requestNo: string, mobile: string, code: string, _text: string, signal: AbortSignal): Promise<void> {
+    await this.next.shift()?.(signal);
+    this.texts.push({ requestNo, mobile, code });
+  }
+  latest(): string {
+    return this.texts.at(-1)!.code;
+  }
+}
+
+/** Never answers: the call ends when its deadline aborts it. */
+const hangs = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+
+function setUp(overrides: Partial<typeof config> = {}) {
+  const stores = new MemoryStores();
+  const auth = new ScriptedAuth();
+  const phone = new Phone();
+  let time = Date.parse('2026-12-01T08:00:00Z');
+  const service = new BindingService({
+    stores, vault, auth, sms: phone, now: () => new Date(time), log: createLogger('silent'),
+    config: { ...config, providerTimeoutMs: 100, ...overrides },
+  });
+  const bind = (body: Record<string, unknown>, deadlineMs = 600): Promise<Outcome> =>
+    service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, { ...SEED, ...body } as never, Date.now() + deadlineMs);
+  return { stores, auth, phone, bind, service, advance: (seconds: number) => { time += seconds * 1000; } };
+}
+
+const SEED = {
+  user_id: '246964109149933', bank_card: '6222022005001212723', open_bank: 'ICBC', user_name: '张三', id_number: '110108198802019650',
+  user_mobile: '13420504517', bank_address: '北京市 市辖区', bank_card_type: 0, bind_card_src: 1,
+};
+const OTHER_PERSON = { user_id: 'other-user', id_number: '11010519491231002X', user_name: '李四', user_mobile: '13900000000' };
+
+const status = (o: Outcome) => ('status' in o.data ? o.data.status : o.data.sub_code);
+
+describe('new-card flow (in-memory stores)', () => {
+  it('reviews the card, texts a code, binds on the code; a retried confirmation changes and calls nothing', async () => {
+    const { bind, auth, phone, stores } = setUp();
+    expect(await bind({})).to.deep.include({ code: 200, data: { status: 'SMS_SENT', code_ttl_seconds: 300, resend_after_seconds: 60 } });
+    expect([auth.reviews, phone.texts.length]).to.deep.equal([1, 1]);
+    const bound = await bind({ verify_code: phone.latest() });
+    expect(status(bound)).to.equal('BOUND');
+    const before = structuredClone(stores.tables.bindings);
+    expect(await bind({ verify_code: phone.latest() })).to.deep.equal(bound);
+    expect([auth.reviews, auth.signs, phone.texts.length]).to.deep.equal([1, 1, 1]);
+    expect(stores.tables.bindings).to.deep.equal(before);
+    expect(stores.tables.audit.map((e) => e.event)).to.deep.equal(['NEW_CARD_REQUEST:SMS_SENT', 'NEW_CARD_CONFIRM:BOUND', 'NEW_CARD_CONFIRM:BOUND']);
+  });
+
+  it('repeats SMS_SENT within the resend window without a text; after it, a new code replaces the old', async () => {
+    const { bind, phone, advance } = setUp();
+    await bind({});
+    const first = phone.latest();
+    advance(59);
+    expect(status(await bind({}))).to.equal('SMS_SENT');
+    expect(phone.texts).to.have.length(1);
+    advance(2);
+    expect(status(await bind({}))).to.equal('SMS_SENT');
+    expect(phone.texts).to.have.length(2);
+    expect(phone.texts[1].requestNo).not.to.equal(phone.texts[0].requestNo);
+    // codes are hashed with their sequence number: the older one is wrong even if the two happen to be equal
+    expect(status(await bind({ verify_code: first === phone.latest() ? nextCode(first) : first }))).to.equal('CODE_INCORRECT');
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('BOUND');
+  });
+
+  it('kills a code at the 5th distinct wrong value; a retried wrong value counts once; the right one is then refused', async () => {
+    const { bind, phone } = setUp();
+    await bind({});
+    const wrong = ['000001', '000002', '000003', '000004', '000005', '000006'].filter((code) => code !== phone.latest()).slice(0, 5);
+    for (const code of wrong.slice(0, 4)) expect(status(await bind({ verify_code: code }))).to.equal('CODE_INCORRECT');
+    expect(status(await bind({ verify_code: wrong[0] }))).to.equal('CODE_INCORRECT'); // the same wrong value again
+    expect(status(await bind({ verify_code: wrong[4] }))).to.equal('CODE_ATTEMPTS_EXCEEDED');
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('CODE_ATTEMPTS_EXCEEDED');
+  });
+
+  it('expires a code after its time; a wrong code then says expired too', async () => {
+    const { bind, phone, advance } = setUp();
+    await bind({});
+    advance(300);
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('CODE_EXPIRED');
+    expect(status(await bind({ verify_code: nextCode(phone.latest()) }))).to.equal('CODE_EXPIRED');
+  });
+
+  it('keeps a code verified in time good for the signing retry after a gateway timeout, even past its expiry', async () => {
+    const { bind, phone, auth, advance } = setUp();
+    await bind({});
+    auth.nextSign.push(hangs);
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('PROVIDER_TIMEOUT');
+    advance(301);
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('BOUND');
+    expect(auth.signs).to.equal(2);
+  });
+
+  it('answers CODE_NOT_ISSUED to a confirmation with no first call, or with other details than the first call', async () => {
+    const { bind, phone } = setUp();
+    expect(status(await bind({ verify_code: '123456' }))).to.equal('CODE_NOT_ISSUED');
+    await bind({});
+    expect(status(await bind({ verify_code: phone.latest(), user_name: '张三丰' }))).to.equal('CODE_NOT_ISSUED');
+  });
+
+  it('answers PROVIDER_TIMEOUT to a review that outlives its budget, ends the lease, and the retry reviews again', async () => {
+    const { bind, auth, phone } = setUp();
+    auth.nextReview.push(hangs);
+    expect(status(await bind({}))).to.equal('PROVIDER_TIMEOUT');
+    expect(status(await bind({}))).to.equal('SMS_SENT');
+    expect([auth.reviews, phone.texts.length]).to.deep.equal([2, 1]);
+  });
+
+  it('answers PROVIDER_ERROR to a failing gateway and tries again on the retry; a rejection is kept and not asked again', async () => {
+    const { bind, auth } = setUp();
+    auth.nextReview.push(async () => { throw new ProviderError('down'); });
+    expect(status(await bind({}))).to.equal('PROVIDER_ERROR');
+    auth.nextReview.push(async () => ({ approved: false, reason: 'lost card' }));
+    expect(status(await bind({}))).to.equal('AUTH_REJECTED');
+    expect(status(await bind({}))).to.equal('AUTH_REJECTED');
+    expect(auth.reviews).to.equal(2);
+  });
+
+  it('answers PROVIDER_ERROR to a failing SMS gateway; the retry texts a code', async () => {
+    const { bind, phone } = setUp();
+    phone.next.push(async () => { throw new ProviderError('sms down'); });
+    expect(status(await bind({}))).to.equal('PROVIDER_ERROR');
+    expect(status(await bind({}))).to.equal('SMS_SENT');
+    expect(phone.texts).to.have.length(1);
+  });
+
+  it('makes a duplicate wait for the lease holder and answer from the row: one review, one text', async () => {
+    const { bind, auth, phone } = setUp();
+    const review = held<AuthResult>();
+    auth.nextReview.push(() => { review.called(); return review.done; });
+    const first = bind({});
+    await review.started;
+    const duplicate = bind({});
+    review.finish({ approved: true });
+    expect((await Promise.all([first, duplicate])).map(status)).to.deep.equal(['SMS_SENT', 'SMS_SENT']);
+    expect([auth.reviews, phone.texts.length]).to.deep.equal([1, 1]);
+  });
+
+  it('answers PROVIDER_TIMEOUT at the deadline while another request holds the lease, and takes over once it has lapsed', async () => {
+    const { bind, auth, advance } = setUp();
+    const review = held<AuthResult>();
+    auth.nextReview.push(() => { review.called(); return review.done; });
+    const holder = bind({}, 5_000); // an instance that went silent holding the lease
+    await review.started;
+    expect(status(await bind({}, 200))).to.equal('PROVIDER_TIMEOUT');
+    advance(1); // past the lease (provider timeout + 500 ms)
+    expect(status(await bind({}, 400))).to.equal('SMS_SENT');
+    review.finish({ approved: true });
+    expect(status(await holder)).to.equal('SMS_SENT');
+    expect(auth.reviews).to.equal(2);
+  });
+
+  it('starts over for corrected details: a new generation; a call made for the older one is not recorded as its answer', async () => {
+    const { bind, auth, phone, stores, advance } = setUp();
+    const review = held<AuthResult>();
+    auth.nextReview.push(() => { review.called(); return review.done; });
+    const stale = bind({}, 5_000);
+    await review.started;
+    advance(1); // the stale request's lease lapses; the partner corrects the name
+    expect(status(await bind({ user_name: '张三丰' }))).to.equal('SMS_SENT');
+    expect(stores.tables.verifications[0].generation).to.equal(2);
+    review.finish({ approved: true }); // the stale review comes back: its row has moved on, so it decides again
+    expect(status(await stale)).to.equal('SMS_SENT');
+    expect(stores.tables.verifications[0].generation).to.equal(3);
+    expect(auth.reviews).to.equal(3);
+    // the row is now the stale request's details: its code binds, the corrected one's does not
+    expect(status(await bind({ user_name: '张三丰', verify_code: phone.texts[0].code }))).to.equal('CODE_NOT_ISSUED');
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('BOUND');
+  });
+
+  it('sends no text past the SMS limits: 5 per mobile an hour', async () => {
+    const { bind, phone, advance } = setUp();
+    for (let i = 0; i < 5; i++) {
+      expect(status(await bind({ user_id: `u${i}` }))).to.equal('SMS_SENT');
+      advance(1);
+    }
+    expect(status(await bind({ user_id: 'u5' }))).to.equal('SMS_RATE_LIMITED');
+    expect(phone.texts).to.have.length(5);
+    advance(3600);
+    expect(status(await bind({ user_id: 'u5' }))).to.equal('SMS_SENT');
+  });
+
+  it('answers 502 at once, with no review and no text, for a card another person holds', async () => {
+    const { bind, auth, phone } = setUp();
+    await bind({});
+    await bind({ verify_code: phone.latest() });
+    expect(status(await bind(OTHER_PERSON))).to.equal('CARD_BOUND_TO_OTHER');
+    expect(status(await bind({ ...OTHER_PERSON, verify_code: '123456' }))).to.equal('CARD_BOUND_TO_OTHER');
+    expect([auth.reviews, phone.texts.length]).to.deep.equal([1, 1]);
+  });
+
+  it('gives one of two people confirming the same card at once BOUND, the other 502, and one binding', async () => {
+    const { bind, phone, stores } = setUp();
+    await bind({});
+    const mine = phone.latest();
+    await bind(OTHER_PERSON);
+    const theirs = phone.latest();
+    const answers = await Promise.all([bind({ verify_code: mine }), bind({ ...OTHER_PERSON, verify_code: theirs })]);
+    expect(answers.map(status).sort()).to.deep.equal(['BOUND', 'CARD_BOUND_TO_OTHER']);
+    expect(stores.tables.bindings).to.have.length(1);
+  });
+
+  it('answers a 502 when another person binds the card while this first call is in review, and sends no text', async () => {
+    const { bind, auth, phone } = setUp();
+    await bind(OTHER_PERSON);
+    const review = held<AuthResult>();
+    auth.nextReview.push(() => { review.called(); return review.done; });
+    const mine = bind({}, 5_000);
+    await review.started;
+    expect(status(await bind({ ...OTHER_PERSON, verify_code: phone.latest() }))).to.equal('BOUND');
+    review.finish({ approved: true });
+    expect(status(await mine)).to.equal('CARD_BOUND_TO_OTHER');
+    expect(phone.texts).to.have.length(1);
+  });
+
+  it('lets the same person bind the card for another user, with the same card_id', async () => {
+    const { bind, phone } = setUp();
+    await bind({});
+    const first = await bind({ verify_code: phone.latest() });
+    await bind({ user_id: 'second-account' });
+    const second = await bind({ user_id: 'second-account', verify_code: phone.latest() });
+    expect(second).to.deep.equal(first);
+  });
+
+  it('binds an existing card from the list by its token, and refuses one the user does not have', async () => {
+    const { bind, phone, service } = setUp();
+    await bind({});
+    const bound = await bind({ verify_code: phone.latest() });
+    const [listed] = await service.listCards('DEMO', SEED.user_id);
+    const existing = { user_id: SEED.user_id, bank_card: listed.bank_card, open_bank: 'ICBC', bind_card_src: 2, extra_info: listed.extra_info };
+    expect(await service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, existing as never, Date.now() + 500)).to.deep.equal(bound);
+    const stranger = { ...existing, user_id: 'stranger' };
+    expect(status(await service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, stranger as never, Date.now() + 500))).to.equal('CARD_NOT_OWNED');
+  });
+});
+
+/** Another six-digit code than this one. */
+function nextCode(code: string): string {
+  return String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+}
