@@ -5,6 +5,7 @@ import { loadConfig } from '../config.ts';
 import { vaultFor } from '../crypto/vault.ts';
 import { connect, migrate } from '../store/db.ts';
 import { rotateKeys } from '../store/key-rotation.ts';
+import { showProgress } from './progress.ts';
 
 const config = loadConfig();
 if (!config.databaseUrl) {
@@ -14,10 +15,8 @@ if (!config.databaseUrl) {
 const db = connect(config.databaseUrl, 1);
 await migrate(db, config.databaseUrl);
 const vault = vaultFor(config);
-const width = 30;
 await rotateKeys(db, vault, 500, (table, done, total) => {
-  const filled = total === 0 ? width : Math.round((done / total) * width);
-  process.stderr.write(`\r${table.padEnd(16)} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total}`);
+  showProgress(done, total, { before: `${table.padEnd(16)} ` });
   if (done === total) process.stderr.write('\n');
 });
 console.log(`rotate-keys: every value is now under key ${vault.keyId}`);
