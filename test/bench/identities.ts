@@ -1,12 +1,12 @@
 // Distinct, valid borrowers for the benchmark: card (ICBC debit BIN), ID (valid check character), mobile.
-const W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const ID_CHECK_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 
-export function idNumberOf(n: number): string {
-  const day = new Date(Date.UTC(1950, 0, 1) + (n % 20000) * 86_400_000);
+export function idNumberOf(index: number): string {
+  const day = new Date(Date.UTC(1950, 0, 1) + (index % 20000) * 86_400_000);
   const ymd = day.toISOString().slice(0, 10).replaceAll('-', '');
-  const base = `110108${ymd}${String(Math.floor(n / 20000) % 1000).padStart(3, '0')}`;
-  const s = [...base].reduce((acc, d, i) => acc + Number(d) * W[i], 0);
-  return base + '10X98765432'[s % 11];
+  const base = `110108${ymd}${String(Math.floor(index / 20000) % 1000).padStart(3, '0')}`;
+  const weighted = [...base].reduce((sum, digit, position) => sum + Number(digit) * ID_CHECK_WEIGHTS[position], 0);
+  return base + '10X98765432'[weighted % 11];
 }
 
 export interface Identity {
@@ -20,15 +20,26 @@ export interface Identity {
   bind_card_src: 1;
 }
 
-export function identity(n: number): Identity {
+export function identity(index: number): Identity {
   return {
-    user_id: `bench-${n}`,
-    bank_card: `622202${String(n).padStart(9, '0')}1234`,
+    user_id: `bench-${index}`,
+    bank_card: `622202${String(index).padStart(9, '0')}1234`,
     open_bank: 'ICBC',
     user_name: '测试',
-    id_number: idNumberOf(n),
-    user_mobile: `13${String(n).padStart(9, '0')}`,
+    id_number: idNumberOf(index),
+    user_mobile: `13${String(index).padStart(9, '0')}`,
     bank_card_type: 0,
     bind_card_src: 1,
   };
+}
+
+// Users no request has named yet, for new-card flows, far above the seeded and bulk-loaded ones; every taker in a
+// run (the recording, each load process) gets numbers of its own, so no flow meets a card another already bound.
+let nextFresh = 100_000_000;
+
+/** The first of `count` fresh user numbers, reserved for the caller. */
+export function takeFreshUsers(count: number): number {
+  const first = nextFresh;
+  nextFresh += count;
+  return first;
 }
