@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { loadConfig, ConfigError } from '../../src/config.ts';
+import { faultsOf } from '../../src/faults.ts';
 import { Vault } from '../../src/crypto/vault.ts';
 import { ProviderTimeout, ProviderError, withDeadline } from '../../src/providers/provider-types.ts';
 
@@ -63,6 +64,16 @@ describe('config', () => {
     // with the sandbox on they are optional: unset means the sandbox's
     expect(loadConfig({}).smsGateway).to.equal(undefined);
     expect(loadConfig({ SMS_URL: 'http://127.0.0.1:9000', SMS_SECRET: 't'.repeat(16) }).smsGateway?.url).to.equal('http://127.0.0.1:9000/');
+  });
+
+  it('refuses the test-only fault switch in production; with it off the fault header is ignored', () => {
+    const keys = { DATA_KEYS: `k1:${k(1).toString('base64')}`, HASH_KEY: k(2).toString('base64') };
+    fails({ NODE_ENV: 'production', FAULTS: 'on', ...keys }, 'FAULTS cannot be on with NODE_ENV=production');
+    fails({ FAULTS: 'yes' }, 'FAULTS');
+    expect(loadConfig({}).faults).to.equal(false);
+    const headers = { 'x-bindcard-fault': 'overload, internal-error,no-such-point' };
+    expect([...faultsOf(false, headers)]).to.deep.equal([]);
+    expect([...faultsOf(true, headers)]).to.deep.equal(['overload', 'internal-error']);
   });
 
   it('names the setting that is wrong', () => {
