@@ -94,8 +94,9 @@ async function primary(config: Config): Promise<void> {
   });
   const stop = () => {
     stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-    Promise.all(Object.values(cluster.workers ?? {}).map((w) => w && once(w, 'exit'))).then(() => process.exit(0));
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined);
+    void Promise.all(workers.map((worker) => once(worker, 'exit'))).then(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -1,5 +1,4 @@
 import type { components } from '../../generated/api-types.ts';
-import type { Vault } from '../crypto/vault.ts';
 import { maskCard } from './card-rules.ts';
 import type { Channel } from './channel.ts';
 import { NewCardFlow, type NewCardDeps } from './new-card-flow.ts';

@@ -51,8 +51,8 @@ export interface NewCard {
 
 /** Structure of a new card's request; the schema has already checked each field's form. Throws RequestError. */
 export function normalizeNewCard(b: NewCardInput): NewCard {
-  for (const f of ['user_name', 'id_number', 'user_mobile'] as const) {
-    if (!b[f] || !b[f]!.trim()) throw new RequestError(`body.${f}`, 'required', `新绑卡须提供 ${f} / ${f} is required when bind_card_src=1`);
+  for (const field of ['user_name', 'id_number', 'user_mobile'] as const) {
+    if (!b[field]?.trim()) throw new RequestError(`body.${field}`, 'required', `新绑卡须提供 ${field} / ${field} is required when bind_card_src=1`);
   }
   if (!/^[0-9]{12,19}$/.test(b.bank_card)) {
     throw new RequestError('body.bank_card', 'pattern', '新绑卡须提供完整卡号（12–19 位数字）/ a new card needs the full number, 12-19 digits');

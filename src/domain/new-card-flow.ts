@@ -42,7 +42,6 @@ type OutsideCall =
   | { call: 'sms'; flow: Verification; code: string }
   | { call: 'sign'; flow: Verification };
 
-const HOUR = 3600_000;
 /** How often a request waiting for another one's lease looks again. */
 const POLL_MS = 25;
 /** Kept free of the deadline for recording a call's result and answering. */

@@ -95,7 +95,7 @@ export async function createApi(deps: ApiDeps): Promise<(koa: Koa.Context, deadl
       const req = { method, path, query: {}, headers: {} };
       // The path decides 404 (route or channel) before the method decides 405.
       const operation = api.router.matchOperation(req) ?? METHODS.map((other) => api.router.matchOperation({ ...req, method: other })).find(Boolean);
-      found = { operation, params: operation ? api.router.parseRequest(req, operation).params : {} };
+      found = { operation, params: operation ? (api.router.parseRequest(req, operation).params as Record<string, unknown>) : {} };
       if (routes.size >= 1000) routes.clear();
       routes.set(key, found);
     }
@@ -192,7 +192,7 @@ export async function createApi(deps: ApiDeps): Promise<(koa: Koa.Context, deadl
       if (reply) return reply;
     }
     const reply = documented(request, await operate(request));
-    if (request.signed && reply.status !== 500) await nonces.record(request.channel!.code, request.signed.nonce, reply as { status: number; body: Record<string, unknown> });
+    if (request.signed && reply.status !== 500) await nonces.record(request.channel!.code, request.signed.nonce, reply);
     return reply;
   };
 }

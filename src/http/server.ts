@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { Config } from '../config.ts';
 import type Koa from 'koa';
@@ -13,9 +13,11 @@ export function createHttpServer(app: Koa, config: Pick<Config, 'tls' | 'request
     headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs),
     connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
   };
+  const handle = app.callback();
+  const listener = (req: IncomingMessage, res: ServerResponse) => void handle(req, res);
   const server = config.tls
-    ? createTlsServer({ ...limits, cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' }, app.callback())
-    : createServer(limits, app.callback());
+    ? createTlsServer({ ...limits, cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' }, listener)
+    : createServer(limits, listener);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;

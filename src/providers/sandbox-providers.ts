@@ -19,9 +19,9 @@ export class SandboxCardAuthenticator implements CardAuthenticator {
     return { approved: true };
   }
 
-  async sign(requestNo: string): Promise<{ agreementNo: string }> {
+  sign(requestNo: string): Promise<{ agreementNo: string }> {
     // Stable per request number, as a real gateway answers a retried call.
-    return { agreementNo: 'SBX' + createHash('sha256').update(requestNo).digest('hex').slice(0, 20).toUpperCase() };
+    return Promise.resolve({ agreementNo: 'SBX' + createHash('sha256').update(requestNo).digest('hex').slice(0, 20).toUpperCase() });
   }
 }
 

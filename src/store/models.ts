@@ -102,7 +102,7 @@ export function modelsOf(db: Db): Models {
   if (!models) {
     const entries = Object.entries(tables()).map(([name, [table, attributes]]) =>
       [name, db.define(name, attributes, { tableName: table, timestamps: false, freezeTableName: true })]);
-    models = Object.fromEntries(entries) as unknown as Models;
+    models = Object.fromEntries(entries) as Models;
     defined.set(db, models);
   }
   return models;

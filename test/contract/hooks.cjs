@@ -56,7 +56,8 @@ const CASES = {
     200: {
       before: async (t) => {
         const confirm = JSON.parse(t.request.body);
-        const { verify_code: _, ...first } = confirm;
+        const first = { ...confirm };
+        delete first.verify_code;
         const sent = await post(channelPath('bindCard'), first);
         if (sent.data && sent.data.status === 'SMS_SENT') {
           const inbox = await (await fetch(`${base()}/sandbox/sms?mobile=${first.user_mobile}`)).json();

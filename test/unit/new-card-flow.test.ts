@@ -62,7 +62,7 @@ function setUp(overrides: Partial<typeof config> = {}) {
     stores, vault, auth, sms: phone, now: () => new Date(time), log: createLogger('silent'),
     config: { ...config, providerTimeoutMs: 100, ...overrides },
   });
-  const bind = (body: Record<string, unknown>, deadlineMs = 600): Promise<Outcome> =>
+  const bind = (body: Record<string, unknown>, deadlineMs = 2_000): Promise<Outcome> =>
     service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, { ...SEED, ...body } as never, Date.now() + deadlineMs);
   return { stores, auth, phone, bind, service, advance: (seconds: number) => { time += seconds * 1000; } };
 }
@@ -184,9 +184,9 @@ describe('new-card flow (in-memory stores)', () => {
     auth.nextReview.push(() => { review.called(); return review.done; });
     const holder = bind({}, 5_000); // an instance that went silent holding the lease
     await review.started;
-    expect(status(await bind({}, 200))).to.equal('PROVIDER_TIMEOUT');
+    expect(status(await bind({}, 300))).to.equal('PROVIDER_TIMEOUT');
     advance(1); // past the lease (provider timeout + 500 ms)
-    expect(status(await bind({}, 400))).to.equal('SMS_SENT');
+    expect(status(await bind({}, 2_000))).to.equal('SMS_SENT');
     review.finish({ approved: true });
     expect(status(await holder)).to.equal('SMS_SENT');
     expect(auth.reviews).to.equal(2);
