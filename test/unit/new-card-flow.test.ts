@@ -60,7 +60,7 @@ function setUp(overrides: Partial<typeof config> = {}) {
   let time = Date.parse('2026-12-01T08:00:00Z');
   const service = new BindingService({
     stores, vault, auth, sms: phone, now: () => new Date(time), log: createLogger('silent'),
-    config: { ...config, providerTimeoutMs: 100, ...overrides },
+    config: { ...config, providerTimeoutMs: 50, ...overrides },
   });
   const bind = (body: Record<string, unknown>, deadlineMs = 2_000): Promise<Outcome> =>
     service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, { ...SEED, ...body } as never, Date.now() + deadlineMs);
@@ -184,7 +184,7 @@ describe('new-card flow (in-memory stores)', () => {
     advance(61);
     // an instance died while it held the lease for a resend
     stores.tables.verifications[0].busy_until = new Date(now().getTime() + 2_000);
-    expect(status(await bind({}, 300))).to.equal('PROVIDER_TIMEOUT');
+    expect(status(await bind({}, 150))).to.equal('PROVIDER_TIMEOUT');
     expect(phone.texts).to.have.length(1);
     advance(2);
     expect(status(await bind({}))).to.equal('SMS_SENT');
