@@ -62,8 +62,8 @@ export interface Setting {
 
 const whole = (min: number, max: number) => (raw: string, env: string) => {
   if (!/^\d+$/.test(raw)) throw new ConfigError(`${env} must be a whole number, got "${raw}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(`${env} must be between ${min} and ${max}, got ${n}`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${env} must be between ${min} and ${max}, got ${value}`);
 };
 const oneOf = (...allowed: string[]) => (raw: string, env: string) => {
   if (!allowed.includes(raw)) throw new ConfigError(`${env} must be one of ${allowed.join(', ')}; got "${raw}"`);
@@ -132,11 +132,11 @@ const BY_NAME = new Map(SETTINGS.map((s) => [s.env, s]));
 /** Reads one setting: the value set (checked), else its default for the environment. */
 function reader(env: Env, production: boolean) {
   return (name: string): string | undefined => {
-    const s = BY_NAME.get(name);
-    if (!s) throw new Error(`${name} is not in SETTINGS`);
+    const entry = BY_NAME.get(name);
+    if (!entry) throw new Error(`${name} is not in SETTINGS`);
     const raw = env[name];
-    if (raw === undefined || raw === '') return s.fallback(production);
-    s.check(raw, name);
+    if (raw === undefined || raw === '') return entry.fallback(production);
+    entry.check(raw, name);
     return raw;
   };
 }

@@ -21,8 +21,8 @@ function fail(message: string): never {
 
 async function database(config: Config): Promise<{ url: string; label: string; pool: number; embedded?: Embedded }> {
   if (config.databaseUrl) {
-    const u = new URL(config.databaseUrl);
-    return { url: config.databaseUrl, label: `PostgreSQL ${u.host}${u.pathname}`, pool: config.dbPoolMax };
+    const server = new URL(config.databaseUrl);
+    return { url: config.databaseUrl, label: `PostgreSQL ${server.host}${server.pathname}`, pool: config.dbPoolMax };
   }
   const dir = resolve(config.dataDir);
   const embedded = await startEmbedded(dir, EMBEDDED_POOL + 1);

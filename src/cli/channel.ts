@@ -21,8 +21,8 @@ async function run(args: string[], print: (line: string) => void): Promise<void>
     }
     if (!code) throw new Error(USAGE);
     if (verb === 'add') {
-      const i = args.indexOf('--card-types');
-      const types = i > 0 ? args[i + 1].split(',').map(Number) : [0, 1];
+      const flag = args.indexOf('--card-types');
+      const types = flag > 0 ? args[flag + 1].split(',').map(Number) : [0, 1];
       if (types.length === 0 || types.some((t) => t !== 0 && t !== 1)) throw new Error('--card-types takes 0, 1 or 0,1');
       print(`channel ${code} added. Its secret, shown this once:\n${await store.add(code, types)}`);
     } else if (verb === 'rotate') {

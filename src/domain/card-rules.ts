@@ -21,10 +21,10 @@ export function lookupBin(card: string): BinRow | undefined {
 
 /** ISO 7064 MOD 11-2, the check character of the 18-digit resident ID. */
 export function idCheckCharOk(id: string): boolean {
-  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  let s = 0;
-  for (let i = 0; i < 17; i++) s += w[i] * Number(id[i]);
-  return '10X98765432'[s % 11] === id[17];
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += weights[i] * Number(id[i]);
+  return '10X98765432'[sum % 11] === id[17];
 }
 
 export function maskCard(card: string): string {
@@ -50,33 +50,33 @@ export interface NewCard {
 }
 
 /** Structure of a new card's request; the schema has already checked each field's form. Throws RequestError. */
-export function normalizeNewCard(b: NewCardInput): NewCard {
+export function normalizeNewCard(input: NewCardInput): NewCard {
   for (const field of ['user_name', 'id_number', 'user_mobile'] as const) {
-    if (!b[field]?.trim()) throw new RequestError(`body.${field}`, 'required', `新绑卡须提供 ${field} / ${field} is required when bind_card_src=1`);
+    if (!input[field]?.trim()) throw new RequestError(`body.${field}`, 'required', `新绑卡须提供 ${field} / ${field} is required when bind_card_src=1`);
   }
-  if (!/^[0-9]{12,19}$/.test(b.bank_card)) {
+  if (!/^[0-9]{12,19}$/.test(input.bank_card)) {
     throw new RequestError('body.bank_card', 'pattern', '新绑卡须提供完整卡号（12–19 位数字）/ a new card needs the full number, 12-19 digits');
   }
-  const idNumber = b.id_number!.toUpperCase();
+  const idNumber = input.id_number!.toUpperCase();
   if (!idCheckCharOk(idNumber)) throw new RequestError('body.id_number', 'checksum', '身份证号校验位不正确 / the ID number\'s check character is wrong');
-  const bin = lookupBin(b.bank_card);
+  const bin = lookupBin(input.bank_card);
   return {
-    card: b.bank_card,
-    bank: b.open_bank.toUpperCase(),
-    name: b.user_name!.trim(),
+    card: input.bank_card,
+    bank: input.open_bank.toUpperCase(),
+    name: input.user_name!.trim(),
     idNumber,
-    mobile: b.user_mobile!,
+    mobile: input.user_mobile!,
     // The seed leaves the type optional: fall back on the BIN table, then debit.
-    cardType: b.bank_card_type ?? bin?.type ?? 0,
+    cardType: input.bank_card_type ?? bin?.type ?? 0,
   };
 }
 
 /** Card review that needs no outside call: bank list, BIN against bank and type, the channel's allowed types. */
-export function reviewCard(c: NewCard, allowedTypes: number[], typeGiven: boolean): SubCode | undefined {
-  if (!SUPPORTED_BANKS.has(c.bank)) return 'BANK_NOT_SUPPORTED';
-  const bin = lookupBin(c.card);
-  if (bin && bin.bank !== c.bank) return 'BIN_BANK_MISMATCH';
-  if (bin && typeGiven && bin.type !== c.cardType) return 'CARD_TYPE_MISMATCH';
-  if (!allowedTypes.includes(c.cardType)) return 'CARD_TYPE_NOT_ALLOWED';
+export function reviewCard(card: NewCard, allowedTypes: number[], typeGiven: boolean): SubCode | undefined {
+  if (!SUPPORTED_BANKS.has(card.bank)) return 'BANK_NOT_SUPPORTED';
+  const bin = lookupBin(card.card);
+  if (bin && bin.bank !== card.bank) return 'BIN_BANK_MISMATCH';
+  if (bin && typeGiven && bin.type !== card.cardType) return 'CARD_TYPE_MISMATCH';
+  if (!allowedTypes.includes(card.cardType)) return 'CARD_TYPE_NOT_ALLOWED';
   return undefined;
 }

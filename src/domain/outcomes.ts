@@ -29,8 +29,8 @@ export type Outcome =
   | { code: 501 | 502 | 505 | 801; message: string; data: { sub_code: SubCode } };
 
 export function failure(sub: SubCode): Outcome {
-  const r = RESULT[sub];
-  return { code: r.code, message: r.message, data: { sub_code: sub } };
+  const result = RESULT[sub];
+  return { code: result.code, message: result.message, data: { sub_code: sub } };
 }
 
 export function bound(cardId: string): Outcome {

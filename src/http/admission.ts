@@ -23,7 +23,7 @@ const systemClock: AdmissionClock = {
  * refused in the last CALM_MS, it is refused with 503 at once: under sustained overload, a request held in a queue
  * holds a partner's connection, and a partner with a pool of connections then backs up behind it. (The controlled
  * delay of "Fail at Scale", ACM Queue 13(8), 2015, keys on when the queue was last empty; under overload it empties
- * each time it sheds, and a 128-connection client at twice our maximum then waited 5 s: README, Performance.)
+ * each time it sheds, and a 128-connection client at twice our maximum then waited 5 s: docs/decisions/003-admission-rule.md.)
  */
 export class Admission {
   private working = 0;

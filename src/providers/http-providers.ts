@@ -71,18 +71,18 @@ export class HttpCardAuthenticator implements CardAuthenticator {
   constructor(private readonly gw: Gateway) {}
 
   async verify(requestNo: string, card: CardDetails, signal: AbortSignal): Promise<AuthResult> {
-    const a = await post(this.gw, '/v1/card-auth/verify', requestNo, fourElements(card), signal);
-    if (a.result === 'APPROVED') return { approved: true };
-    if (a.result === 'REJECTED') return { approved: false, reason: typeof a.reason === 'string' ? a.reason.slice(0, 200) : 'rejected' };
+    const answer = await post(this.gw, '/v1/card-auth/verify', requestNo, fourElements(card), signal);
+    if (answer.result === 'APPROVED') return { approved: true };
+    if (answer.result === 'REJECTED') return { approved: false, reason: typeof answer.reason === 'string' ? answer.reason.slice(0, 200) : 'rejected' };
     throw new ProviderError('/v1/card-auth/verify: result is neither APPROVED nor REJECTED');
   }
 
   async sign(requestNo: string, card: CardDetails, signal: AbortSignal): Promise<{ agreementNo: string }> {
-    const a = await post(this.gw, '/v1/card-auth/sign', requestNo, fourElements(card), signal);
-    if (typeof a.agreement_no !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(a.agreement_no)) {
+    const answer = await post(this.gw, '/v1/card-auth/sign', requestNo, fourElements(card), signal);
+    if (typeof answer.agreement_no !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(answer.agreement_no)) {
       throw new ProviderError('/v1/card-auth/sign: no valid agreement_no');
     }
-    return { agreementNo: a.agreement_no };
+    return { agreementNo: answer.agreement_no };
   }
 }
 
@@ -91,7 +91,7 @@ export class HttpSmsSender implements SmsSender {
   constructor(private readonly gw: Gateway) {}
 
   async send(requestNo: string, mobile: string, _code: string, text: string, signal: AbortSignal): Promise<void> {
-    const a = await post(this.gw, '/v1/sms/send', requestNo, { mobile, text }, signal);
-    if (a.accepted !== true) throw new ProviderError('/v1/sms/send: not accepted');
+    const answer = await post(this.gw, '/v1/sms/send', requestNo, { mobile, text }, signal);
+    if (answer.accepted !== true) throw new ProviderError('/v1/sms/send: not accepted');
   }
 }

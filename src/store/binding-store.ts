@@ -38,20 +38,20 @@ export class PgBindingStore implements BindingStore {
     return ownerFrom(row);
   }
 
-  async bind(tx: Tx, b: NewBinding, now: Date): Promise<{ cardId: string; samePerson: boolean }> {
+  async bind(tx: Tx, binding: NewBinding, now: Date): Promise<{ cardId: string; samePerson: boolean }> {
     const { vault } = this;
     // Each insert returns the row there if there is one (the no-op update also waits for one being committed).
     const [person] = await sql<{ id: string }>(this.db, tx, `INSERT INTO persons (id_number_hash, id_number_enc, name_enc, key_id, created_at)
       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_number_hash) DO UPDATE SET id_number_hash = EXCLUDED.id_number_hash RETURNING id`,
-    [b.idHash, vault.encrypt(b.idNumber), vault.encrypt(b.name), vault.keyId, now]);
+    [binding.idHash, vault.encrypt(binding.idNumber), vault.encrypt(binding.name), vault.keyId, now]);
     const [card] = await sql<{ id: string; person_id: string }>(this.db, tx, `INSERT INTO cards (id, card_hash, card_enc, mobile_enc, key_id,
         person_id, masked, open_bank, bank_card_type, bank_address, agreement_no, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
       ON CONFLICT (card_hash) DO UPDATE SET card_hash = EXCLUDED.card_hash RETURNING id, person_id`,
-    ['card_' + randomBytes(8).toString('hex'), b.cardHash, vault.encrypt(b.cardNumber), vault.encrypt(b.mobile), vault.keyId, person.id,
-      b.masked, b.bank, b.cardType, b.bankAddress, b.agreementNo, now]);
+    ['card_' + randomBytes(8).toString('hex'), binding.cardHash, vault.encrypt(binding.cardNumber), vault.encrypt(binding.mobile), vault.keyId, person.id,
+      binding.masked, binding.bank, binding.cardType, binding.bankAddress, binding.agreementNo, now]);
     if (card.person_id !== person.id) return { cardId: card.id, samePerson: false };
     await sql(this.db, tx, `INSERT INTO bindings (channel, user_id, card_id, created_at, confirmed_at) VALUES ($1, $2, $3, $4, $4)
-      ON CONFLICT DO NOTHING`, [b.channel, b.userId, card.id, now]);
+      ON CONFLICT DO NOTHING`, [binding.channel, binding.userId, card.id, now]);
     return { cardId: card.id, samePerson: true };
   }
 

@@ -17,7 +17,7 @@ export const PROTOCOL_POOL_MAX = 8;
  * reaches the disk, so a crash can lose the last fraction of a second of them (never corrupt anything). Any later
  * synchronous commit flushes them too: WAL reaches the disk in order, and a commit another session has seen was
  * written to WAL before that session's own. The service's pools are asynchronous, and every bindCard answer waits
- * for one synchronous commit after everything it depends on (its audit event, see BindingService.audit): one WAL
+ * for one synchronous commit after everything it depends on (its audit event, AuditStore.appendDurably): one WAL
  * flush per answer, not one per transaction, and nothing answered that a crash could take back.
  */
 export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean; name?: string } = {}): Sequelize {
@@ -25,7 +25,7 @@ export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean
     dialect: 'postgres',
     logging: false,
     // Idle connections stay for a minute: with 10 s, load after a quiet spell reopened up to 32 at once (a backend
-    // each, and Sequelize's set-up statements) and stalled the first second by up to 580 ms (README, Performance).
+    // each, and Sequelize's set-up statements) and stalled the first second of load (docs/performance.md).
     pool: { max: poolMax, min: 0, idle: 60_000, acquire: 5_000 },
     // the pool's name shows in pg_stat_activity (and tells the benchmark's recording which pool a statement took)
     dialectOptions: { application_name: opts.name ?? 'bindcard', ...(opts.asyncCommit ? { options: '-c synchronous_commit=off' } : {}) },
