@@ -23,3 +23,10 @@ sdk-pack:
 .PHONY: bench
 bench:
 	npm run bench
+.PHONY: lint format docs-config
+lint:
+	npm run lint
+format:
+	npm run format
+docs-config:
+	npm run docs:config
