@@ -1,13 +1,59 @@
+import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { Admission } from '../../src/http/admission.ts';
+import { signedHeaders } from '../../src/sdk/sign.ts';
 import { purgeExpired } from '../../src/store/housekeeping.ts';
 import { resetDb, testDb } from '../setup/database.ts';
-import { seedNewCard, startService } from '../setup/service.ts';
+import { seedNewCard, startService, type Service } from '../setup/service.ts';
 
 const count = async (table: string) => {
   const [[row]] = await testDb().query(`SELECT count(*)::int AS n FROM ${table}`) as [{ n: number }[], unknown];
   return row.n;
 };
+
+interface Turn { admitted: boolean; atOnce: boolean }
+
+/**
+ * Watches every Admission (the app's gate): each request's turn in order of arrival, whether it was let in, and
+ * whether that was decided at once (settled before the event loop's next turn) or after a wait (a timer or a leave).
+ */
+function watchAdmission() {
+  const enter = Admission.prototype.enter;
+  const turns: Promise<Turn>[] = [];
+  const waiting: { n: number; resolve: () => void }[] = [];
+  Admission.prototype.enter = function (this: Admission) {
+    const entered = enter.call(this);
+    let settled = false;
+    void entered.then(() => { settled = true; });
+    const atOnce = new Promise<boolean>((resolve) => setImmediate(() => resolve(settled)));
+    turns.push(Promise.all([entered, atOnce]).then(([admitted, atOnce]) => ({ admitted, atOnce })));
+    for (const w of waiting.filter((w) => w.n <= turns.length)) w.resolve();
+    return entered;
+  };
+  return {
+    /** Resolves once n requests have reached the gate. */
+    arrivals: (n: number) => new Promise<void>((resolve) => (turns.length >= n ? resolve() : waiting.push({ n, resolve }))),
+    /** The i-th request's turn (from 0), once decided. */
+    turn: (i: number) => turns[i],
+    restore: () => { Admission.prototype.enter = enter; },
+  };
+}
+
+/** A signed card-list request whose body has not all arrived: it holds its place until `finish` sends the rest. */
+function partialRequest(svc: Service): { finish(): Promise<number> } {
+  const path = '/demochannel/bankCardList?r_c=DEMO';
+  const body = JSON.stringify({ user_id: 'u' });
+  const req = httpRequest(`${svc.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...signedHeaders('DEMO', 'demo-secret', 'POST', path, body) },
+  });
+  const answered = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject);
+  });
+  req.write(body.slice(0, 5));
+  return { finish: () => { req.end(body.slice(5)); return answered; } };
+}
 
 describe('housekeeping and overload', () => {
   beforeEach(resetDb);
@@ -46,43 +92,56 @@ describe('housekeeping and overload', () => {
   });
 
   it('with every place taken, queues up to MAX_QUEUED requests for QUEUE_WAIT_MS, refusing the rest at once with 503 and Retry-After', async () => {
-    const svc = await startService({ MAX_INFLIGHT: '1', MAX_QUEUED: '1', QUEUE_WAIT_MS: '300' });
+    const svc = await startService({ MAX_INFLIGHT: '1', MAX_QUEUED: '1', QUEUE_WAIT_MS: '1000' });
+    const gate = watchAdmission();
     try {
-      const slow = svc.bind(seedNewCard({ bank_card: '6222020000000090002' })); // the sandbox's gateway sleeps 3 s
-      await sleep(200);
+      const holder = partialRequest(svc);
+      await gate.arrivals(1);
+      expect(await gate.turn(0)).to.deep.equal({ admitted: true, atOnce: true });
       const queued = svc.list('u');
-      await sleep(50);
+      await gate.arrivals(2);
       const shed = await svc.list('u');
+      expect(await gate.turn(2)).to.deep.equal({ admitted: false, atOnce: true });
       expect(shed.status).to.equal(503);
       expect(shed.headers.get('retry-after')).to.equal('1');
       expect(shed.body).to.deep.equal({ code: 503, message: '服务繁忙，请稍后重试' });
-      expect(shed.ms).to.be.below(250);
-      const waited = await queued;
+      const waited = await queued; // refused while the place is still held: by its wait, not by a place freeing
+      expect(await gate.turn(1)).to.deep.equal({ admitted: false, atOnce: false });
       expect(waited.status).to.equal(503);
       expect(waited.headers.get('retry-after')).to.equal('1');
-      expect(waited.ms).to.be.within(290, 1000);
-      expect((await slow).body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
+      expect(waited.ms).to.be.at.least(1000 - 1); // a lower bound: a slow machine only adds to it (timers count whole ms)
+      expect(await holder.finish()).to.equal(200);
       expect((await svc.list('u')).status).to.equal(200);
     } finally {
+      gate.restore();
       await svc.stop();
     }
   });
 
-  it('serves a queued request once a place frees, its deadline counted from its arrival', async () => {
-    const svc = await startService({ MAX_INFLIGHT: '1', QUEUE_WAIT_MS: '1000', PROVIDER_TIMEOUT_MS: '700', REQUEST_DEADLINE_MS: '1000' });
+  it('serves queued requests once a place frees, each one\'s deadline counted from its arrival', async () => {
+    let reviews = 0;
+    const svc = await startService({ MAX_INFLIGHT: '1', QUEUE_WAIT_MS: '1000', REQUEST_DEADLINE_MS: '200' }, {
+      auth: { verify: async () => { reviews++; return { approved: true }; }, sign: async () => ({ agreementNo: 'AGR1' }) },
+    });
+    const gate = watchAdmission();
     try {
-      const first = svc.bind(seedNewCard({ bank_card: '6222020000000090002' })); // holds the place 0.7 s (provider timeout)
-      await sleep(50);
+      const holder = partialRequest(svc);
+      await gate.arrivals(1);
       const list = svc.list('u');
-      const second = svc.bind(seedNewCard({ user_id: 'other-user', bank_card: '6222020000000080002' }));
+      await gate.arrivals(2);
+      const bind = svc.bind(seedNewCard());
+      await gate.arrivals(3);
+      // At least 150 ms of the bind's 200 pass in the queue; with the 100 ms the flow keeps for answering, none is
+      // left for its card review (counted from its start instead, the review would have had 100 ms).
+      await sleep(150);
+      expect(await holder.finish()).to.equal(200);
       expect((await list).status).to.equal(200);
-      expect((await first).body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
-      const late = await second;
+      const late = await bind;
+      expect(await gate.turn(2)).to.deep.equal({ admitted: true, atOnce: false });
       expect(late.body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
-      // admitted after ~0.65 s of waiting, its gateway call had what was left of 1 s from arrival (less 100 ms to
-      // answer), not 0.7 s more: an answer at ~0.9 s, not ~1.35 s
-      expect(late.ms).to.be.within(750, 1150);
+      expect(reviews).to.equal(0);
     } finally {
+      gate.restore();
       await svc.stop();
     }
   });
