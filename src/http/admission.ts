@@ -31,8 +31,12 @@ export class Admission {
   private promptAt: number;
   private refusedAt = -Infinity;
 
-  constructor(private readonly limit: number, private readonly maxQueued: number, private readonly maxWaitMs: number,
-    private readonly clock: AdmissionClock = systemClock) {
+  constructor(
+    private readonly limit: number,
+    private readonly maxQueued: number,
+    private readonly maxWaitMs: number,
+    private readonly clock: AdmissionClock = systemClock,
+  ) {
     this.promptAt = clock.now();
   }
 

@@ -19,6 +19,7 @@ interface Turn { admitted: boolean; atOnce: boolean }
  * whether that was decided at once (settled before the event loop's next turn) or after a wait (a timer or a leave).
  */
 function watchAdmission() {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with each instance as `this`
   const enter = Admission.prototype.enter;
   const turns: Promise<Turn>[] = [];
   const waiting: { n: number; resolve: () => void }[] = [];
@@ -121,7 +122,10 @@ describe('housekeeping and overload', () => {
   it('serves queued requests once a place frees, each one\'s deadline counted from its arrival', async () => {
     let reviews = 0;
     const svc = await startService({ MAX_INFLIGHT: '1', QUEUE_WAIT_MS: '1000', REQUEST_DEADLINE_MS: '200' }, {
-      auth: { verify: async () => { reviews++; return { approved: true }; }, sign: async () => ({ agreementNo: 'AGR1' }) },
+      auth: {
+        verify: () => { reviews++; return Promise.resolve({ approved: true }); },
+        sign: () => Promise.resolve({ agreementNo: 'AGR1' }),
+      },
     });
     const gate = watchAdmission();
     try {

@@ -15,7 +15,7 @@ class ManualClock implements AdmissionClock {
     const i = this.timers.indexOf(timer as ManualClock['timers'][number]);
     if (i >= 0) this.timers.splice(i, 1);
   };
-  async advance(ms: number): Promise<void> {
+  advance(ms: number): void {
     const until = this.t + ms;
     for (;;) {
       const due = this.timers.filter((timer) => timer.at <= until).sort((a, b) => a.at - b.at)[0];
@@ -44,7 +44,7 @@ describe('admission', () => {
     expect(await peek(a.enter())).to.equal(true);
     const third = a.enter();
     const fourth = a.enter();
-    await clock.advance(999);
+    clock.advance(999);
     expect(await peek(third)).to.equal('pending'); // no place yet
     expect(await peek(fourth)).to.equal('pending');
     a.leave();
@@ -68,9 +68,9 @@ describe('admission', () => {
     const a = new Admission(1, 1, 100, clock);
     expect(await peek(a.enter())).to.equal(true);
     const queued = a.enter();
-    await clock.advance(99);
+    clock.advance(99);
     expect(await peek(queued)).to.equal('pending');
-    await clock.advance(1);
+    clock.advance(1);
     expect(await peek(queued)).to.equal(false);
     // the queue is empty and 100 ms without a prompt start is not yet too long: only that refusal refuses this one
     expect(await peek(a.enter())).to.equal(false);
@@ -82,14 +82,14 @@ describe('admission', () => {
     const a = new Admission(1, 10, 100, clock);
     expect(await peek(a.enter())).to.equal(true); // a prompt start at 0
     const first = a.enter();
-    await clock.advance(60);
+    clock.advance(60);
     const second = a.enter();
     a.leave();
     expect(await peek(first)).to.equal(true); // it waited 60 ms: not a prompt start
-    await clock.advance(40);
+    clock.advance(40);
     const third = a.enter(); // 100 ms since the last prompt start: may still wait
     expect(await peek(third)).to.equal('pending');
-    await clock.advance(1);
+    clock.advance(1);
     expect(await peek(a.enter())).to.equal(false); // 101 ms
     a.leave();
     expect(await peek(second)).to.equal(true);
@@ -99,14 +99,14 @@ describe('admission', () => {
 
   it(`counts a start on a free place, and a queued request given a place within ${PROMPT_MS} ms, as prompt starts`, async () => {
     const a = new Admission(1, 10, 100, clock);
-    await clock.advance(500);
+    clock.advance(500);
     expect(await peek(a.enter())).to.equal(true); // a prompt start at 500
-    await clock.advance(90);
+    clock.advance(90);
     const woken = a.enter(); // 90 ms since it
-    await clock.advance(PROMPT_MS);
+    clock.advance(PROMPT_MS);
     a.leave();
     expect(await peek(woken)).to.equal(true); // a prompt start at 595
-    await clock.advance(100);
+    clock.advance(100);
     const next = a.enter(); // 100 ms since the prompt start at 595, 195 since the one at 500
     expect(await peek(next)).to.equal('pending');
     a.leave();
@@ -121,7 +121,7 @@ describe('admission', () => {
     a.leave();
     expect(await peek(queued)).to.equal(true); // started promptly
     expect(await peek(a.enter())).to.equal(false); // it would have queued but for the refusal just before
-    await clock.advance(CALM_MS);
+    clock.advance(CALM_MS);
     const calm = a.enter(); // CALM_MS after the last refusal: it queues again
     expect(await peek(calm)).to.equal('pending');
     a.leave();

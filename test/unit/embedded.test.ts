@@ -45,7 +45,7 @@ describe('embedded database', function () {
 
   it('takes over the lock a dead process left behind, and lets it go when it stops', async () => {
     const pidFile = join(dir, 'bindcard.pid');
-    const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited and been reaped
+    const dead = spawnSync(process.execPath, ['-e', '']).pid; // a process that has exited and been reaped
     writeFileSync(pidFile, String(dead));
     const db = await startEmbedded(dir, 2);
     try {
