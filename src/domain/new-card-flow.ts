@@ -1,3 +1,4 @@
+import type { components } from '../../generated/api-types.ts';
 import { randomInt } from 'node:crypto';
 import type { Vault } from '../crypto/vault.ts';
 import type { Config } from '../config.ts';
@@ -10,17 +11,9 @@ import { maskCard, normalizeNewCard, reviewCard, type NewCard } from './card-rul
 import { bound, failure, smsSent, type Outcome } from './outcomes.ts';
 import type { BindingStores, FlowKey, Owner, Tx, Verification } from './stores.ts';
 
-export interface NewCardRequest {
-  user_id: string;
-  bank_card: string;
-  open_bank: string;
-  user_name?: string;
-  id_number?: string;
-  user_mobile?: string;
-  bank_address?: string;
-  bank_card_type?: number | null;
-  verify_code?: string | null;
-}
+/** What the new-card flow reads of a bindCard request. */
+export type NewCardRequest = Pick<components['schemas']['BindCardRequest'], 'user_id' | 'bank_card' | 'open_bank' | 'user_name' | 'id_number'
+  | 'user_mobile' | 'bank_address' | 'bank_card_type' | 'verify_code'>;
 
 export interface NewCardDeps {
   stores: BindingStores;
