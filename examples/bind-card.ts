@@ -42,8 +42,16 @@ const listed = list.data.data.cards.find((c) => c.card_id === cardId);
 check('4. card list', listed?.bank_card === '622202*********2723', list.data);
 
 const existing = await bindCard({
-  client, ...channel, throwOnError: true,
-  body: { user_id: card.user_id, bank_card: listed!.bank_card, open_bank: listed!.open_bank, bind_card_src: 2, extra_info: listed!.extra_info },
+  client,
+  ...channel,
+  throwOnError: true,
+  body: {
+    user_id: card.user_id,
+    bank_card: listed!.bank_card,
+    open_bank: listed!.open_bank,
+    bind_card_src: 2,
+    extra_info: listed!.extra_info,
+  },
 });
 check('5. existing card', existing.data.code === 200 && existing.data.data?.card_id === cardId, existing.data);
 console.log('example: ok');

@@ -23,7 +23,10 @@ await createClient({
 mkdirSync('generated/sdk', { recursive: true });
 // The one hand-written piece of the SDK: request signing, shared with the server (src/sdk/sign.ts), plugged into the
 // generated client's request interceptor. Copied, not edited, so generated/ stays a pure output.
-writeFileSync('generated/sdk/src/sign.ts', `// Copied from src/sdk/sign.ts by \`make generate\`; do not edit.\n` + readFileSync('src/sdk/sign.ts', 'utf8'));
+writeFileSync(
+  'generated/sdk/src/sign.ts',
+  `// Copied from src/sdk/sign.ts by \`make generate\`; do not edit.\n` + readFileSync('src/sdk/sign.ts', 'utf8'),
+);
 const json = (file, value) => writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
 json('generated/sdk/package.json', {
   name: '@bindcard/sdk',
@@ -42,8 +45,16 @@ json('generated/sdk/package.json', {
 });
 json('generated/sdk/tsconfig.json', {
   compilerOptions: {
-    target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, declaration: true,
-    outDir: 'dist', rootDir: 'src', lib: ['ES2022', 'DOM'], types: ['node'], skipLibCheck: true,
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    strict: true,
+    declaration: true,
+    outDir: 'dist',
+    rootDir: 'src',
+    lib: ['ES2022', 'DOM'],
+    types: ['node'],
+    skipLibCheck: true,
   },
   include: ['src'],
 });

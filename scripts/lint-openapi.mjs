@@ -3,7 +3,10 @@ import { execFileSync } from 'node:child_process';
 
 let out;
 try {
-  out = execFileSync('npx', ['redocly', 'lint', 'openapi/openapi.yaml', '--format=json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  out = execFileSync('npx', ['redocly', 'lint', 'openapi/openapi.yaml', '--format=json'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
 } catch (e) {
   out = e.stdout;
 }

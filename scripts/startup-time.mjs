@@ -34,6 +34,7 @@ for (let i = 0; i < runs; i++) {
   warm.push(await startOnce(dir));
   rmSync(dir, { recursive: true, force: true });
 }
-const fmt = (xs) => `median ${(median(xs) / 1000).toFixed(2)} s (min ${(Math.min(...xs) / 1000).toFixed(2)}, max ${(Math.max(...xs) / 1000).toFixed(2)})`;
+const fmt = (xs) =>
+  `median ${(median(xs) / 1000).toFixed(2)} s (min ${(Math.min(...xs) / 1000).toFixed(2)}, max ${(Math.max(...xs) / 1000).toFixed(2)})`;
 console.log(`cold start (new data folder): ${fmt(cold)}`);
 console.log(`warm start (existing data):   ${fmt(warm)}`);

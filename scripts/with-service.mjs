@@ -14,9 +14,20 @@ const { startListening } = await tsImport('../test/setup/service-process.ts', im
 export async function withService(run) {
   // embedded: room for the service's two pools (one connection each, DB_POOL_MAX 1) and its migration lock's session
   const database = await createThrowawayDatabase({ prefix: 'bindcard_run', embeddedPool: 3 });
-  const service = await startListening('src/main.ts', {
-    DATABASE_URL: database.url, DB_POOL_MAX: database.embedded ? '1' : '3', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-  }, true).catch(async (error) => { await database.drop(); throw error; });
+  const service = await startListening(
+    'src/main.ts',
+    {
+      DATABASE_URL: database.url,
+      DB_POOL_MAX: database.embedded ? '1' : '3',
+      PORT: '0',
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    },
+    true,
+  ).catch(async (error) => {
+    await database.drop();
+    throw error;
+  });
   try {
     return await run(service.url, database.url);
   } finally {
@@ -33,6 +44,11 @@ export function runCommand(cmd, args, env = {}) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [cmd, ...args] = process.argv.slice(2);
   const code = await withService((url, databaseUrl) =>
-    runCommand(cmd, args.map((arg) => arg.replaceAll('{url}', url)), { BINDCARD_URL: url, BINDCARD_DATABASE_URL: databaseUrl }));
+    runCommand(
+      cmd,
+      args.map((arg) => arg.replaceAll('{url}', url)),
+      { BINDCARD_URL: url, BINDCARD_DATABASE_URL: databaseUrl },
+    ),
+  );
   process.exit(code);
 }

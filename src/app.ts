@@ -41,14 +41,16 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   const sandbox = config.sandbox ? new SandboxStore(db) : undefined;
   const sandboxSms = sandbox && new SandboxSmsSender(sandbox, vault, now);
   // A gateway's URL picks its HTTP adapter; without one the sandbox's (config requires the URLs with the sandbox off).
-  const auth = deps.auth ?? (config.cardAuthGateway ? new HttpCardAuthenticator(config.cardAuthGateway)
-    : sandbox && new SandboxCardAuthenticator(sandbox, vault));
+  const auth =
+    deps.auth ??
+    (config.cardAuthGateway ? new HttpCardAuthenticator(config.cardAuthGateway) : sandbox && new SandboxCardAuthenticator(sandbox, vault));
   const sms = deps.sms ?? (config.smsGateway ? new HttpSmsSender(config.smsGateway) : sandboxSms);
   if (!auth || !sms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
   const stores = deps.stores ?? createBindingStores(db, vault);
   const bindings = new BindingService({ stores, vault, auth, sms, now, log, config });
   const handle = await createApi({
-    config, log,
+    config,
+    log,
     channels: new ChannelStore(db, vault, config.sandbox),
     nonces: new NonceStore(deps.protocolDb ?? db),
     handlers: createHandlers(bindings, sandboxSms),
@@ -81,10 +83,20 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
     for (const [name, value] of Object.entries(reply.headers ?? {})) koa.set(name, value);
     if (reply.status === 413) koa.set('Connection', 'close');
     const body = reply.body as { code?: number; data?: { sub_code?: string; status?: string } };
-    log.info({
-      req_id: id, method: koa.method, path: koa.path, channel: koa.state.channel, status: reply.status, code: body.code,
-      sub_code: body.data?.sub_code, result: body.data?.status, ms: Math.round(performance.now() - started),
-    }, 'request');
+    log.info(
+      {
+        req_id: id,
+        method: koa.method,
+        path: koa.path,
+        channel: koa.state.channel,
+        status: reply.status,
+        code: body.code,
+        sub_code: body.data?.sub_code,
+        result: body.data?.status,
+        ms: Math.round(performance.now() - started),
+      },
+      'request',
+    );
   });
   app.on('error', (err) => log.warn({ err }, 'response stream error'));
   return app;

@@ -65,57 +65,104 @@ const whole = (min: number, max: number) => (raw: string, env: string) => {
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${env} must be between ${min} and ${max}, got ${value}`);
 };
-const oneOf = (...allowed: string[]) => (raw: string, env: string) => {
-  if (!allowed.includes(raw)) throw new ConfigError(`${env} must be one of ${allowed.join(', ')}; got "${raw}"`);
-};
+const oneOf =
+  (...allowed: string[]) =>
+  (raw: string, env: string) => {
+    if (!allowed.includes(raw)) throw new ConfigError(`${env} must be one of ${allowed.join(', ')}; got "${raw}"`);
+  };
 const anything = () => {};
 const fixed = (value: string | undefined) => () => value;
 
-function setting(env: string, shownDefault: string | undefined, check: Setting['check'], doc: string,
-  fallback: Setting['fallback'] = fixed(shownDefault)): Setting {
+function setting(
+  env: string,
+  shownDefault: string | undefined,
+  check: Setting['check'],
+  doc: string,
+  fallback: Setting['fallback'] = fixed(shownDefault),
+): Setting {
   return { env, shownDefault: shownDefault ?? '(unset)', fallback, check, doc };
 }
 
 /** A gateway's three settings. */
 const gatewaySettings = (prefix: string, what: string): Setting[] => [
-  setting(`${prefix}_URL`, undefined, anything,
-    `The ${what} gateway's base URL (https in production). Required with the sandbox off; unset with the sandbox on: the sandbox's.`),
+  setting(
+    `${prefix}_URL`,
+    undefined,
+    anything,
+    `The ${what} gateway's base URL (https in production). Required with the sandbox off; unset with the sandbox on: the sandbox's.`,
+  ),
   setting(`${prefix}_CLIENT_ID`, 'BINDCARD', anything, `Our client id at the ${what} gateway (X-Channel of our calls).`),
-  setting(`${prefix}_SECRET`, undefined, anything, `The secret shared with the ${what} gateway for signing, 16 characters or more. Required with ${prefix}_URL.`),
+  setting(
+    `${prefix}_SECRET`,
+    undefined,
+    anything,
+    `The secret shared with the ${what} gateway for signing, 16 characters or more. Required with ${prefix}_URL.`,
+  ),
 ];
 
 export const SETTINGS: Setting[] = [
   setting('NODE_ENV', 'development', anything, '`production` refuses the sandbox, the development keys and the fault switch.'),
   setting('PORT', '8080', whole(0, 65535), 'The partner port; 0 picks a free one.'),
-  setting('DATABASE_URL', undefined, anything, 'PostgreSQL (`postgres://user@host:port/db`). Unset: the embedded database (PGlite) in DATA_DIR.'),
+  setting(
+    'DATABASE_URL',
+    undefined,
+    anything,
+    'PostgreSQL (`postgres://user@host:port/db`). Unset: the embedded database (PGlite) in DATA_DIR.',
+  ),
   setting('DATA_DIR', './data', anything, 'Folder of the embedded database (only without DATABASE_URL).'),
   setting('DB_POOL_MAX', '32', whole(1, 200), 'Connections of the business pool (replay protection has up to 8 more).'),
-  setting('SANDBOX', 'on unless production', oneOf('0', '1', 'true', 'false'),
+  setting(
+    'SANDBOX',
+    'on unless production',
+    oneOf('0', '1', 'true', 'false'),
     'The sandbox: the DEMO channel, sandbox gateways and the phone at /sandbox/sms. Refused in production.',
-    (production) => (production ? 'false' : 'true')),
-  setting('FAULTS', 'off', oneOf('on', 'off'),
-    'Test only: honour the X-Bindcard-Fault header (src/faults.ts). Refused in production.'),
+    (production) => (production ? 'false' : 'true'),
+  ),
+  setting('FAULTS', 'off', oneOf('on', 'off'), 'Test only: honour the X-Bindcard-Fault header (src/faults.ts). Refused in production.'),
   setting('RATE_LIMIT_PER_SECOND', '200', whole(1, 1_000_000), 'Requests per second per channel; past it 429.'),
   setting('MAX_INFLIGHT', '32', whole(1, 100_000), 'Requests one process works on at once.'),
   setting('MAX_QUEUED', '128', whole(0, 100_000), 'Requests that may wait for a place when all are taken; past it 503.'),
   setting('QUEUE_WAIT_MS', '250', whole(1, 1000), 'Longest wait for a place, and how long without a prompt start counts as overload.'),
   setting('PURGE_INTERVAL_MS', '60000', whole(0, 86_400_000), 'How often expired rows are purged; 0 never.'),
   setting('WORKERS', '1', whole(1, 64), 'Processes sharing the port (node:cluster); more than 1 needs DATABASE_URL.'),
-  setting('TLS_CERT_FILE', undefined, anything, 'PEM certificate: the service speaks TLS 1.2+. Set with TLS_KEY_FILE, or neither (plain HTTP behind a proxy).'),
+  setting(
+    'TLS_CERT_FILE',
+    undefined,
+    anything,
+    'PEM certificate: the service speaks TLS 1.2+. Set with TLS_KEY_FILE, or neither (plain HTTP behind a proxy).',
+  ),
   setting('TLS_KEY_FILE', undefined, anything, 'PEM private key of TLS_CERT_FILE.'),
   setting('REQUEST_TIMEOUT_MS', '5000', whole(100, 120_000), 'Longest time a client may take to send a whole request.'),
   setting('HEADERS_TIMEOUT_MS', '3000', whole(100, 120_000), 'Longest time a client may take to send the headers.'),
-  setting('DATA_KEYS', 'a development key, unless production', anything,
+  setting(
+    'DATA_KEYS',
+    'a development key, unless production',
+    anything,
     'Keys for personal data at rest: `id:base64,id:base64` (32 bytes each). Required in production.',
-    (production) => (production ? undefined : DEV_DATA_KEY)),
+    (production) => (production ? undefined : DEV_DATA_KEY),
+  ),
   setting('DATA_KEY_ID', 'the last of DATA_KEYS', anything, 'The key new values are encrypted under.', fixed(undefined)),
-  setting('HASH_KEY', 'a development key, unless production', anything,
+  setting(
+    'HASH_KEY',
+    'a development key, unless production',
+    anything,
     'Key of the keyed hashes (lookup) and signed card tokens: 32 bytes, base64. Required in production.',
-    (production) => (production ? undefined : DEV_HASH_KEY)),
-  setting('VALIDATE_RESPONSES', 'true unless production', oneOf('true', 'false'),
-    'Check every answer against the document; a mismatch is logged and answered 500.', (production) => String(!production)),
+    (production) => (production ? undefined : DEV_HASH_KEY),
+  ),
+  setting(
+    'VALIDATE_RESPONSES',
+    'true unless production',
+    oneOf('true', 'false'),
+    'Check every answer against the document; a mismatch is logged and answered 500.',
+    (production) => String(!production),
+  ),
   setting('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level.'),
-  setting('REQUEST_DEADLINE_MS', '1800', whole(200, 10_000), 'An answer is ready this long after the request arrived (partners time out at 2 s).'),
+  setting(
+    'REQUEST_DEADLINE_MS',
+    '1800',
+    whole(200, 10_000),
+    'An answer is ready this long after the request arrived (partners time out at 2 s).',
+  ),
   setting('PROVIDER_TIMEOUT_MS', '1500', whole(50, 10_000), 'Longest wait for one gateway call.'),
   setting('CODE_TTL_SECONDS', '300', whole(30, 3600), 'How long an SMS code is valid.'),
   setting('CODE_MAX_ATTEMPTS', '5', whole(1, 20), 'Wrong codes before a code is dead.'),
@@ -175,7 +222,13 @@ function tls(cert: string | undefined, keyFile: string | undefined): Config['tls
 }
 
 /** One gateway's settings; none set: undefined. In production the URL must be https (the calls carry full card and ID numbers). */
-function gateway(read: (name: string) => string | undefined, prefix: string, what: string, production: boolean, sandbox: boolean): Gateway | undefined {
+function gateway(
+  read: (name: string) => string | undefined,
+  prefix: string,
+  what: string,
+  production: boolean,
+  sandbox: boolean,
+): Gateway | undefined {
   const raw = read(`${prefix}_URL`);
   if (!raw) {
     if (!sandbox) throw new ConfigError(`${prefix}_URL is required with the sandbox off: the ${what} gateway's base URL`);
@@ -193,7 +246,8 @@ function gateway(read: (name: string) => string | undefined, prefix: string, wha
   const clientId = read(`${prefix}_CLIENT_ID`)!;
   if (!CHANNEL_CODE.test(clientId)) throw new ConfigError(`${prefix}_CLIENT_ID must be 2–32 of A–Z, 0–9 and _`);
   const secret = read(`${prefix}_SECRET`);
-  if (!secret || secret.length < 16) throw new ConfigError(`${prefix}_SECRET is required with ${prefix}_URL: the shared signing secret, 16 characters or more`);
+  if (!secret || secret.length < 16)
+    throw new ConfigError(`${prefix}_SECRET is required with ${prefix}_URL: the shared signing secret, 16 characters or more`);
   return { url: url.toString(), clientId, secret };
 }
 
@@ -247,6 +301,9 @@ export function loadConfig(env: Env = process.env): Config {
 /** The settings as a Markdown table, for docs/operations.md. */
 export function settingsTable(): string {
   const escape = (text: string) => text.replaceAll('|', '\\|');
-  return ['| setting | default | meaning |', '|---|---|---|',
-    ...SETTINGS.map((s) => `| \`${s.env}\` | ${escape(s.shownDefault)} | ${escape(s.doc)} |`)].join('\n');
+  return [
+    '| setting | default | meaning |',
+    '|---|---|---|',
+    ...SETTINGS.map((s) => `| \`${s.env}\` | ${escape(s.shownDefault)} | ${escape(s.doc)} |`),
+  ].join('\n');
 }

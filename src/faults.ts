@@ -11,7 +11,7 @@ export const FAULT_POINTS = {
   /** admission refuses the request: 503 with Retry-After */
   overload: 'admission refuses the request (503)',
   /** the request counts as over its channel's rate: 429 after validation */
-  'rate-limit': 'the request is over its channel\'s rate (429)',
+  'rate-limit': "the request is over its channel's rate (429)",
   /** the operation fails unexpectedly after validation, as a broken database would: 500 */
   'internal-error': 'the operation fails unexpectedly (500)',
 } as const;
@@ -24,7 +24,12 @@ const NONE: ReadonlySet<FaultPoint> = new Set();
 export function faultsOf(enabled: boolean, headers: IncomingHttpHeaders): ReadonlySet<FaultPoint> {
   const named = headers[FAULT_HEADER];
   if (!enabled || typeof named !== 'string') return NONE;
-  return new Set(named.split(',').map((name) => name.trim()).filter((name): name is FaultPoint => name in FAULT_POINTS));
+  return new Set(
+    named
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name): name is FaultPoint => name in FAULT_POINTS),
+  );
 }
 
 /** An unexpected failure the fault switch injected. */

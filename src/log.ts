@@ -2,8 +2,21 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 
 // Personal data and secrets never reach a log line, whatever object carries them.
 const SENSITIVE = [
-  'bank_card', 'id_number', 'user_mobile', 'user_name', 'verify_code', 'mobile', 'code_plain', 'cardNumber',
-  'idNumber', 'name', 'body', 'rawBody', 'secret', 'signature', 'authorization',
+  'bank_card',
+  'id_number',
+  'user_mobile',
+  'user_name',
+  'verify_code',
+  'mobile',
+  'code_plain',
+  'cardNumber',
+  'idNumber',
+  'name',
+  'body',
+  'rawBody',
+  'secret',
+  'signature',
+  'authorization',
 ];
 const paths = SENSITIVE.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 

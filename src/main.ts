@@ -26,7 +26,12 @@ async function database(config: Config): Promise<{ url: string; label: string; p
   }
   const dir = resolve(config.dataDir);
   const embedded = await startEmbedded(dir, EMBEDDED_POOL + 1);
-  return { url: embedded.url, label: `embedded PostgreSQL (PGlite) in ${dir} (set DATABASE_URL to use a server)`, pool: EMBEDDED_POOL, embedded };
+  return {
+    url: embedded.url,
+    label: `embedded PostgreSQL (PGlite) in ${dir} (set DATABASE_URL to use a server)`,
+    pool: EMBEDDED_POOL,
+    embedded,
+  };
 }
 
 async function main(): Promise<void> {
@@ -50,16 +55,20 @@ async function main(): Promise<void> {
   // pool of its own; the embedded database has one connection for everything.
   const db = connect(store.url, store.pool, { asyncCommit: !store.embedded });
   await migrate(db, store.url);
-  const protocolDb = store.embedded ? db : connect(store.url, Math.min(PROTOCOL_POOL_MAX, store.pool), { asyncCommit: true, name: PROTOCOL_POOL_NAME });
+  const protocolDb = store.embedded
+    ? db
+    : connect(store.url, Math.min(PROTOCOL_POOL_MAX, store.pool), { asyncCommit: true, name: PROTOCOL_POOL_NAME });
   const server = createHttpServer(await createApp({ config, db, protocolDb, log }), config);
   const stopHousekeeping = startHousekeeping(db, log, config.purgeIntervalMs, () => new Date());
   server.listen(config.port, '0.0.0.0');
   await once(server, 'listening');
   const base = `${config.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   if (!cluster.isWorker || cluster.worker?.id === 1) {
-    console.log(`bindcard listening on ${base} · database: ${store.label} · `
-      + (config.sandbox ? `sandbox on: channel DEMO, codes at ${base}/sandbox/sms?mobile=<mobile>` : 'sandbox off')
-      + (config.workers > 1 ? ` · ${config.workers} workers` : ''));
+    console.log(
+      `bindcard listening on ${base} · database: ${store.label} · ` +
+        (config.sandbox ? `sandbox on: channel DEMO, codes at ${base}/sandbox/sms?mobile=<mobile>` : 'sandbox off') +
+        (config.workers > 1 ? ` · ${config.workers} workers` : ''),
+    );
   }
   log.info({ url: base, sandbox: config.sandbox, tls: Boolean(config.tls) }, 'started');
 
@@ -68,7 +77,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    await new Promise((r) => { server.close(r); server.closeIdleConnections(); });
+    await new Promise((r) => {
+      server.close(r);
+      server.closeIdleConnections();
+    });
     await stopHousekeeping();
     await db.close();
     if (protocolDb !== db) await protocolDb.close();

@@ -9,14 +9,15 @@ const USAGE = 'usage: npm run channel -- add CODE [--card-types 0,1] | rotate CO
 
 async function run(args: string[], print: (line: string) => void): Promise<void> {
   const config = loadConfig();
-  if (!config.databaseUrl) throw new Error('DATABASE_URL is not set: channels live in the service\'s PostgreSQL');
+  if (!config.databaseUrl) throw new Error("DATABASE_URL is not set: channels live in the service's PostgreSQL");
   const db = connect(config.databaseUrl, 1);
   try {
     await migrate(db, config.databaseUrl);
     const store = new ChannelStore(db, vaultFor(config), false);
     const [verb, code] = args;
     if (verb === 'list') {
-      for (const c of await store.list()) print(`${c.code}\t${c.status}\tcard types ${c.card_types.join('+')}\t${c.active_secrets} active secret(s)`);
+      for (const c of await store.list())
+        print(`${c.code}\t${c.status}\tcard types ${c.card_types.join('+')}\t${c.active_secrets} active secret(s)`);
       return;
     }
     if (!code) throw new Error(USAGE);
@@ -26,7 +27,9 @@ async function run(args: string[], print: (line: string) => void): Promise<void>
       if (types.length === 0 || types.some((t) => t !== 0 && t !== 1)) throw new Error('--card-types takes 0, 1 or 0,1');
       print(`channel ${code} added. Its secret, shown this once:\n${await store.add(code, types)}`);
     } else if (verb === 'rotate') {
-      print(`channel ${code}: new secret, shown this once (the previous one stays valid until the next rotation):\n${await store.rotate(code)}`);
+      print(
+        `channel ${code}: new secret, shown this once (the previous one stays valid until the next rotation):\n${await store.rotate(code)}`,
+      );
     } else if (verb === 'disable') {
       await store.disable(code);
       print(`channel ${code} disabled: its requests now answer 404`);

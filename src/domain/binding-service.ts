@@ -25,9 +25,10 @@ export class BindingService {
 
   /** `deadline` (epoch ms): when the answer must be ready. */
   async bindCard(channel: Pick<Channel, 'code' | 'cardTypes'>, body: BindCardRequest, deadline: number): Promise<Outcome> {
-    const outcome = body.bind_card_src === 2
-      ? await this.existingCard(channel.code, body)
-      : await this.newCard.run(channel.code, channel.cardTypes, body, deadline);
+    const outcome =
+      body.bind_card_src === 2
+        ? await this.existingCard(channel.code, body)
+        : await this.newCard.run(channel.code, channel.cardTypes, body, deadline);
     await this.audit(channel.code, body, outcome);
     return outcome;
   }
@@ -52,7 +53,11 @@ export class BindingService {
       if (!cardId) return failure('CARD_NOT_OWNED');
       ref = { cardId, number: body.bank_card, cardHash }; // the number as listed (masked) or in full
     } else if (body.bank_card.includes('*')) {
-      throw new RequestError('body.bank_card', 'extra_info', '脱敏卡号须与 extra_info 一起提交 / a masked number needs the extra_info from the card list');
+      throw new RequestError(
+        'body.bank_card',
+        'extra_info',
+        '脱敏卡号须与 extra_info 一起提交 / a masked number needs the extra_info from the card list',
+      );
     }
     // The binding is there already, so confirming it writes nothing but the audit event, which records it.
     const card = await this.deps.stores.bindings.findForUser(channel, body.user_id, ref);

@@ -1,7 +1,12 @@
 import binTable from './bins.json' with { type: 'json' };
 import { RequestError, type SubCode } from './outcomes.ts';
 
-interface BinRow { bin: string; bank: string; type: number; length: number }
+interface BinRow {
+  bin: string;
+  bank: string;
+  type: number;
+  length: number;
+}
 const rows = binTable.rows as BinRow[];
 const byPrefix = new Map<string, BinRow[]>();
 for (const r of rows) byPrefix.set(r.bin, [...(byPrefix.get(r.bin) ?? []), r]);
@@ -52,13 +57,19 @@ export interface NewCard {
 /** Structure of a new card's request; the schema has already checked each field's form. Throws RequestError. */
 export function normalizeNewCard(input: NewCardInput): NewCard {
   for (const field of ['user_name', 'id_number', 'user_mobile'] as const) {
-    if (!input[field]?.trim()) throw new RequestError(`body.${field}`, 'required', `新绑卡须提供 ${field} / ${field} is required when bind_card_src=1`);
+    if (!input[field]?.trim())
+      throw new RequestError(`body.${field}`, 'required', `新绑卡须提供 ${field} / ${field} is required when bind_card_src=1`);
   }
   if (!/^[0-9]{12,19}$/.test(input.bank_card)) {
-    throw new RequestError('body.bank_card', 'pattern', '新绑卡须提供完整卡号（12–19 位数字）/ a new card needs the full number, 12-19 digits');
+    throw new RequestError(
+      'body.bank_card',
+      'pattern',
+      '新绑卡须提供完整卡号（12–19 位数字）/ a new card needs the full number, 12-19 digits',
+    );
   }
   const idNumber = input.id_number!.toUpperCase();
-  if (!idCheckCharOk(idNumber)) throw new RequestError('body.id_number', 'checksum', '身份证号校验位不正确 / the ID number\'s check character is wrong');
+  if (!idCheckCharOk(idNumber))
+    throw new RequestError('body.id_number', 'checksum', "身份证号校验位不正确 / the ID number's check character is wrong");
   const bin = lookupBin(input.bank_card);
   return {
     card: input.bank_card,

@@ -4,7 +4,12 @@ import type { Vault } from '../crypto/vault.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import {
-  ProviderTimeout, withDeadline, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender,
+  ProviderTimeout,
+  withDeadline,
+  type AuthResult,
+  type CardAuthenticator,
+  type CardDetails,
+  type SmsSender,
 } from '../providers/provider-types.ts';
 import { poll } from '../lib/poll.ts';
 import { maskCard, normalizeNewCard, reviewCard, type NewCard } from './card-rules.ts';
@@ -12,8 +17,10 @@ import { bound, failure, smsSent, type Outcome } from './outcomes.ts';
 import type { BindingStores, FlowKey, Owner, Tx, Verification } from './stores.ts';
 
 /** What the new-card flow reads of a bindCard request. */
-export type NewCardRequest = Pick<components['schemas']['BindCardRequest'], 'user_id' | 'bank_card' | 'open_bank' | 'user_name' | 'id_number'
-  | 'user_mobile' | 'bank_address' | 'bank_card_type' | 'verify_code'>;
+export type NewCardRequest = Pick<
+  components['schemas']['BindCardRequest'],
+  'user_id' | 'bank_card' | 'open_bank' | 'user_name' | 'id_number' | 'user_mobile' | 'bank_address' | 'bank_card_type' | 'verify_code'
+>;
 
 export interface NewCardDeps {
   stores: BindingStores;
@@ -23,17 +30,17 @@ export interface NewCardDeps {
   /** business time: code expiry, SMS windows, leases */
   now: () => Date;
   log: Logger;
-  config: Pick<Config, 'providerTimeoutMs' | 'codeTtlSeconds' | 'codeMaxAttempts' | 'resendSeconds' | 'smsPerMobileHour'
-    | 'smsPerMobileDay' | 'smsPerCardHour'>;
+  config: Pick<
+    Config,
+    'providerTimeoutMs' | 'codeTtlSeconds' | 'codeMaxAttempts' | 'resendSeconds' | 'smsPerMobileHour' | 'smsPerMobileDay' | 'smsPerCardHour'
+  >;
 }
 
 /** What a phase decided: an answer, wait for the request holding the lease, or an outside call to make. */
 type Step = Decided | { wait: true };
 type Decided = { done: Outcome } | OutsideCall;
 type OutsideCall =
-  | { call: 'auth'; flow: Verification }
-  | { call: 'sms'; flow: Verification; code: string }
-  | { call: 'sign'; flow: Verification };
+  { call: 'auth'; flow: Verification } | { call: 'sms'; flow: Verification; code: string } | { call: 'sign'; flow: Verification };
 
 /** How often a request waiting for another one's lease looks again. */
 const POLL_MS = 25;
@@ -71,13 +78,18 @@ export class NewCardFlow {
       if (owned) return owned;
     }
     // Decides the next step, waiting out another request's lease (past the deadline: undefined).
-    const decide = () => poll(async () => {
-      const step = await stores.transaction((tx) =>
-        code === undefined ? this.decideFirstCall(tx, request.key) : this.decideConfirmation(tx, request.key, code));
-      return 'wait' in step ? undefined : step;
-    }, { intervalMs: POLL_MS, deadline });
+    const decide = () =>
+      poll(
+        async () => {
+          const step = await stores.transaction((tx) =>
+            code === undefined ? this.decideFirstCall(tx, request.key) : this.decideConfirmation(tx, request.key, code),
+          );
+          return 'wait' in step ? undefined : step;
+        },
+        { intervalMs: POLL_MS, deadline },
+      );
     let step = await decide();
-    while (step && !('done' in step)) step = await this.callAndRecord(step, request, deadline) ?? await decide();
+    while (step && !('done' in step)) step = (await this.callAndRecord(step, request, deadline)) ?? (await decide());
     return step ? step.done : failure('PROVIDER_TIMEOUT');
   }
 
@@ -91,10 +103,20 @@ export class NewCardFlow {
         cardHash: vault.hash('card', card.card),
         idHash: vault.hash('id', card.idNumber),
         mobileHash: vault.hash('mobile', card.mobile),
-        detailsHash: vault.hash('details', JSON.stringify([card.idNumber, card.name, card.mobile, card.bank, card.cardType, bankAddress ?? ''])),
+        detailsHash: vault.hash(
+          'details',
+          JSON.stringify([card.idNumber, card.name, card.mobile, card.bank, card.cardType, bankAddress ?? '']),
+        ),
       },
       card,
-      details: { cardNumber: card.card, idNumber: card.idNumber, name: card.name, mobile: card.mobile, bank: card.bank, cardType: card.cardType },
+      details: {
+        cardNumber: card.card,
+        idNumber: card.idNumber,
+        name: card.name,
+        mobile: card.mobile,
+        bank: card.bank,
+        cardType: card.cardType,
+      },
       bankAddress,
     };
   }
@@ -119,11 +141,24 @@ export class NewCardFlow {
     if (owned) return { done: owned };
     if (flow.details_hash !== key.detailsHash) {
       // Corrected details start the review over; the SMS limits still count what was sent.
-      flow = await verifications.update(tx, flow, {
-        details_hash: key.detailsHash, id_number_hash: key.idHash, mobile_hash: key.mobileHash, generation: flow.generation + 1,
-        auth_status: null, code_hash: null, code_expires_at: null, code_sent_at: null, code_attempts: 0, code_tried: [],
-        code_verified_at: null,
-      }, this.deps.now());
+      flow = await verifications.update(
+        tx,
+        flow,
+        {
+          details_hash: key.detailsHash,
+          id_number_hash: key.idHash,
+          mobile_hash: key.mobileHash,
+          generation: flow.generation + 1,
+          auth_status: null,
+          code_hash: null,
+          code_expires_at: null,
+          code_sent_at: null,
+          code_attempts: 0,
+          code_tried: [],
+          code_verified_at: null,
+        },
+        this.deps.now(),
+      );
     }
     return this.afterReview(tx, key, flow);
   }
@@ -133,7 +168,8 @@ export class NewCardFlow {
     const { config, stores } = this.deps;
     const now = this.deps.now();
     if (flow.auth_status === 'REJECTED') return { done: failure('AUTH_REJECTED') };
-    if (flow.auth_status === null) return { call: 'auth', flow: await stores.verifications.update(tx, flow, { busy_until: this.lease() }, now) };
+    if (flow.auth_status === null)
+      return { call: 'auth', flow: await stores.verifications.update(tx, flow, { busy_until: this.lease() }, now) };
     const live = flow.code_hash !== null && flow.code_attempts < config.codeMaxAttempts;
     if (live && flow.code_sent_at && now.getTime() - flow.code_sent_at.getTime() < config.resendSeconds * 1000) {
       return { done: this.codeSent() };
@@ -141,15 +177,30 @@ export class NewCardFlow {
     const { owner, counts } = await stores.smsSends.lockMobileForSms(tx, key, now);
     const owned = ownerOutcome(owner);
     if (owned) return { done: owned }; // bound meanwhile, by another flow for this card
-    if (counts.mobileHour >= config.smsPerMobileHour || counts.mobileDay >= config.smsPerMobileDay || counts.cardHour >= config.smsPerCardHour) {
+    if (
+      counts.mobileHour >= config.smsPerMobileHour ||
+      counts.mobileDay >= config.smsPerMobileDay ||
+      counts.cardHour >= config.smsPerCardHour
+    ) {
       return { done: failure('SMS_RATE_LIMITED') };
     }
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = flow.code_seq + 1;
-    const issued = await stores.verifications.issueCode(tx, flow, {
-      code_seq: seq, code_hash: this.codeHash(flow.id, seq, code), code_expires_at: new Date(now.getTime() + config.codeTtlSeconds * 1000),
-      code_sent_at: null, code_attempts: 0, code_tried: [], code_verified_at: null, busy_until: this.lease(),
-    }, now);
+    const issued = await stores.verifications.issueCode(
+      tx,
+      flow,
+      {
+        code_seq: seq,
+        code_hash: this.codeHash(flow.id, seq, code),
+        code_expires_at: new Date(now.getTime() + config.codeTtlSeconds * 1000),
+        code_sent_at: null,
+        code_attempts: 0,
+        code_tried: [],
+        code_verified_at: null,
+        busy_until: this.lease(),
+      },
+      now,
+    );
     return { call: 'sms', flow: issued, code };
   }
 
@@ -177,7 +228,15 @@ export class NewCardFlow {
       if (dead) return { done: failure('CODE_ATTEMPTS_EXCEEDED') };
       // A code verified in time stays good for the signing retries that follow a gateway timeout.
       if (expired && !flow.code_verified_at) return { done: failure('CODE_EXPIRED') };
-      return { call: 'sign', flow: await stores.verifications.update(tx, flow, { code_verified_at: flow.code_verified_at ?? now, busy_until: this.lease() }, now) };
+      return {
+        call: 'sign',
+        flow: await stores.verifications.update(
+          tx,
+          flow,
+          { code_verified_at: flow.code_verified_at ?? now, busy_until: this.lease() },
+          now,
+        ),
+      };
     }
     if (dead) return { done: failure('CODE_ATTEMPTS_EXCEEDED') };
     if (expired) return { done: failure('CODE_EXPIRED') };
@@ -207,7 +266,7 @@ export class NewCardFlow {
       if (await stores.verifications.markCodeSent(flow, this.deps.now())) return { done: this.codeSent() };
       // Not the row's latest code any more: corrected details started over (decide again), or this request's lease ran
       // out and another one sent a newer code (whose lease stands).
-      return await stores.verifications.generationOf(flow.id) === flow.generation ? { done: this.codeSent() } : undefined;
+      return (await stores.verifications.generationOf(flow.id)) === flow.generation ? { done: this.codeSent() } : undefined;
     }
     return stores.transaction(async (tx): Promise<Decided | undefined> => {
       const review = step.call === 'auth' && !error ? ((result as AuthResult).approved ? 'APPROVED' : 'REJECTED') : null;
@@ -219,12 +278,22 @@ export class NewCardFlow {
     });
   }
 
-  private async call(step: OutsideCall, details: CardDetails, signal: AbortSignal): Promise<AuthResult | { agreementNo: string } | undefined> {
+  private async call(
+    step: OutsideCall,
+    details: CardDetails,
+    signal: AbortSignal,
+  ): Promise<AuthResult | { agreementNo: string } | undefined> {
     const { flow } = step;
     // Request numbers are stable per row, generation and code, so a gateway can recognise a retried call.
     if (step.call === 'auth') return this.deps.auth.verify(`A${flow.id}-${flow.generation}`, details, signal);
     if (step.call === 'sign') return this.deps.auth.sign(`G${flow.id}-${flow.code_seq}`, details, signal);
-    await this.deps.sms.send(`S${flow.id}-${flow.code_seq}`, details.mobile, step.code, smsText(step.code, this.deps.config.codeTtlSeconds), signal);
+    await this.deps.sms.send(
+      `S${flow.id}-${flow.code_seq}`,
+      details.mobile,
+      step.code,
+      smsText(step.code, this.deps.config.codeTtlSeconds),
+      signal,
+    );
     return undefined;
   }
 
@@ -233,11 +302,25 @@ export class NewCardFlow {
     const { stores } = this.deps;
     const { card } = request;
     const now = this.deps.now();
-    const made = await stores.bindings.bind(tx, {
-      channel: flow.channel, userId: flow.user_id, idHash: flow.id_number_hash, idNumber: card.idNumber, name: card.name,
-      cardHash: flow.card_hash, cardNumber: card.card, mobile: card.mobile, masked: maskCard(card.card), bank: card.bank,
-      cardType: card.cardType, bankAddress: request.bankAddress, agreementNo,
-    }, now);
+    const made = await stores.bindings.bind(
+      tx,
+      {
+        channel: flow.channel,
+        userId: flow.user_id,
+        idHash: flow.id_number_hash,
+        idNumber: card.idNumber,
+        name: card.name,
+        cardHash: flow.card_hash,
+        cardNumber: card.card,
+        mobile: card.mobile,
+        masked: maskCard(card.card),
+        bank: card.bank,
+        cardType: card.cardType,
+        bankAddress: request.bankAddress,
+        agreementNo,
+      },
+      now,
+    );
     if (!made.samePerson) return failure('CARD_BOUND_TO_OTHER'); // another person's confirmation committed first
     await stores.verifications.update(tx, flow, { bound_card_id: made.cardId, code_hash: null }, now);
     return bound(made.cardId);

@@ -1,10 +1,20 @@
 // The business outcomes of the seed (HTTP 200, result in the body) and the messages partners show.
 
 export type SubCode =
-  | 'BIN_BANK_MISMATCH' | 'CARD_TYPE_MISMATCH' | 'CARD_TYPE_NOT_ALLOWED' | 'BANK_NOT_SUPPORTED' | 'AUTH_REJECTED'
+  | 'BIN_BANK_MISMATCH'
+  | 'CARD_TYPE_MISMATCH'
+  | 'CARD_TYPE_NOT_ALLOWED'
+  | 'BANK_NOT_SUPPORTED'
+  | 'AUTH_REJECTED'
   | 'CARD_BOUND_TO_OTHER'
-  | 'CARD_NOT_OWNED' | 'SMS_RATE_LIMITED' | 'PROVIDER_TIMEOUT' | 'PROVIDER_ERROR'
-  | 'CODE_INCORRECT' | 'CODE_EXPIRED' | 'CODE_ATTEMPTS_EXCEEDED' | 'CODE_NOT_ISSUED';
+  | 'CARD_NOT_OWNED'
+  | 'SMS_RATE_LIMITED'
+  | 'PROVIDER_TIMEOUT'
+  | 'PROVIDER_ERROR'
+  | 'CODE_INCORRECT'
+  | 'CODE_EXPIRED'
+  | 'CODE_ATTEMPTS_EXCEEDED'
+  | 'CODE_NOT_ISSUED';
 
 const RESULT: Record<SubCode, { code: 501 | 502 | 505 | 801; message: string }> = {
   BIN_BANK_MISMATCH: { code: 501, message: '该卡未通过审核：卡号与开户行不符' },
@@ -43,7 +53,11 @@ export function smsSent(ttl: number, resend: number): Outcome {
 
 /** A request the schema let through but a rule of ours refuses: a 400 naming the field. */
 export class RequestError extends Error {
-  constructor(readonly field: string, readonly rule: string, message: string) {
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -41,8 +41,11 @@ export function backendFor(): OpenAPIBackend {
 /** ajv's errors as the fields and rules a partner's engineer can act on. */
 export function fieldErrors(errors: ErrorObject[]): FieldError[] {
   return errors.map((e) => {
-    const path = e.instancePath.replace(/^\/requestBody/, 'body').replace(/^\//, '').replace(/\//g, '.');
-    const extra = (e.params as { missingProperty?: string; additionalProperty?: string });
+    const path = e.instancePath
+      .replace(/^\/requestBody/, 'body')
+      .replace(/^\//, '')
+      .replace(/\//g, '.');
+    const extra = e.params as { missingProperty?: string; additionalProperty?: string };
     const leaf = extra.missingProperty ?? extra.additionalProperty;
     return { field: leaf ? `${path}.${leaf}` : path, rule: e.keyword, message: e.message ?? e.keyword };
   });
@@ -81,7 +84,9 @@ type Check = (request: RequestContext) => Promise<Reply | undefined> | Reply | u
  * 400 (JSON, duplicate keys, schema), 429 (channel rate), then the operation. A signed request's answer is kept
  * with its nonce, so the very same bytes sent again get it again.
  */
-export async function createApi(deps: ApiDeps): Promise<(koa: Koa.Context, deadline: number, faults?: ReadonlySet<FaultPoint>) => Promise<Reply>> {
+export async function createApi(
+  deps: ApiDeps,
+): Promise<(koa: Koa.Context, deadline: number, faults?: ReadonlySet<FaultPoint>) => Promise<Reply>> {
   const { config, channels, nonces, handlers } = deps;
   const api = backendFor();
   await api.init();
@@ -94,7 +99,8 @@ export async function createApi(deps: ApiDeps): Promise<(koa: Koa.Context, deadl
     if (!found) {
       const req = { method, path, query: {}, headers: {} };
       // The path decides 404 (route or channel) before the method decides 405.
-      const operation = api.router.matchOperation(req) ?? METHODS.map((other) => api.router.matchOperation({ ...req, method: other })).find(Boolean);
+      const operation =
+        api.router.matchOperation(req) ?? METHODS.map((other) => api.router.matchOperation({ ...req, method: other })).find(Boolean);
       found = { operation, params: operation ? (api.router.parseRequest(req, operation).params as Record<string, unknown>) : {} };
       if (routes.size >= 1000) routes.clear();
       routes.set(key, found);
@@ -154,11 +160,15 @@ export async function createApi(deps: ApiDeps): Promise<(koa: Koa.Context, deadl
   const schema: Check = (request) => {
     const operation = request.operation!;
     const input = {
-      path: request.params, query: request.koa.query, header: request.koa.headers, cookie: {},
+      path: request.params,
+      query: request.koa.query,
+      header: request.koa.headers,
+      cookie: {},
       ...(operation.requestBody ? { requestBody: request.body } : {}),
     };
-    const errors = (api.validator.getRequestValidatorsForOperation(operation.operationId!) ?? [])
-      .flatMap((validate) => (validate(input) ? [] : validate.errors ?? []));
+    const errors = (api.validator.getRequestValidatorsForOperation(operation.operationId!) ?? []).flatMap((validate) =>
+      validate(input) ? [] : (validate.errors ?? []),
+    );
     return errors.length ? badRequest(fieldErrors(errors)) : undefined;
   };
 
@@ -180,7 +190,10 @@ export async function createApi(deps: ApiDeps): Promise<(koa: Koa.Context, deadl
     if (!config.validateResponses) return reply;
     const check = api.validator.validateResponse(reply.body, request.operation!, reply.status);
     if (!check.errors) return reply;
-    deps.log.error({ operation: request.operation!.operationId, errors: fieldErrors(check.errors) }, 'response does not match the document');
+    deps.log.error(
+      { operation: request.operation!.operationId, errors: fieldErrors(check.errors) },
+      'response does not match the document',
+    );
     return protocolError(500);
   };
 

@@ -31,7 +31,12 @@ export function parseJson(contentType: string | undefined, raw: Buffer): Read<un
     return { ok: false, reply: protocolError(400, '请求体不是合法的 JSON', [{ field: 'body', rule: 'json', message: 'malformed JSON' }]) };
   }
   if (duplicateKey(text) !== undefined) {
-    return { ok: false, reply: protocolError(400, '请求体中有重复的字段', [{ field: 'body', rule: 'duplicate-key', message: 'a key appears twice in one object' }]) };
+    return {
+      ok: false,
+      reply: protocolError(400, '请求体中有重复的字段', [
+        { field: 'body', rule: 'duplicate-key', message: 'a key appears twice in one object' },
+      ]),
+    };
   }
   return { ok: true, value };
 }

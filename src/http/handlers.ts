@@ -4,7 +4,9 @@ import type { Channel } from '../domain/channel.ts';
 import type { SandboxSmsSender } from '../providers/sandbox-providers.ts';
 import { outcome, success, type Reply } from './replies.ts';
 
-type JsonBody<Op extends keyof operations> = operations[Op] extends { requestBody: { content: { 'application/json': infer B } } } ? B : never;
+type JsonBody<Op extends keyof operations> = operations[Op] extends { requestBody: { content: { 'application/json': infer B } } }
+  ? B
+  : never;
 type Query<Op extends keyof operations> = operations[Op] extends { parameters: { query: infer Q } } ? Q : never;
 
 /** What a partner operation's handler receives once the pipeline has checked the request against the document. */

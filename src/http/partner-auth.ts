@@ -34,8 +34,14 @@ export type Verdict = { ok: true; nonce: string; signature: string } | { ok: fal
  * Answers 401 for a missing or malformed header, X-Channel other than r_c, a timestamp outside ±300 s, or a
  * signature no active secret of the channel makes.
  */
-export function verifySignature(method: string, url: string, headers: IncomingHttpHeaders, raw: Buffer, channel: Channel,
-  nowSeconds = Date.now() / 1000): Verdict {
+export function verifySignature(
+  method: string,
+  url: string,
+  headers: IncomingHttpHeaders,
+  raw: Buffer,
+  channel: Channel,
+  nowSeconds = Date.now() / 1000,
+): Verdict {
   const given: Record<string, string> = {};
   for (const [name, label, form] of FORMS) {
     const value = headers[name];
@@ -43,12 +49,19 @@ export function verifySignature(method: string, url: string, headers: IncomingHt
     if (!form.test(value)) return refuse(`header.${label}`, 'pattern', `${label} 格式不正确 / ${label} is malformed`);
     given[name] = value;
   }
-  if (given['x-channel'] !== channel.code) return refuse('header.X-Channel', 'channel', 'X-Channel 与 r_c 不一致 / X-Channel is not the channel of r_c');
+  if (given['x-channel'] !== channel.code)
+    return refuse('header.X-Channel', 'channel', 'X-Channel 与 r_c 不一致 / X-Channel is not the channel of r_c');
   if (Math.abs(nowSeconds - Number(given['x-timestamp'])) > WINDOW_SECONDS) {
-    return refuse('header.X-Timestamp', 'window', 'X-Timestamp 与服务器时间相差超过 300 秒 / X-Timestamp is more than 300 s from server time');
+    return refuse(
+      'header.X-Timestamp',
+      'window',
+      'X-Timestamp 与服务器时间相差超过 300 秒 / X-Timestamp is more than 300 s from server time',
+    );
   }
   const signature = Buffer.from(given['x-signature']);
-  const ok = channel.secrets.some((secret) => timingSafeEqual(Buffer.from(sign(secret, method, url, given['x-timestamp'], given['x-nonce'], raw)), signature));
+  const ok = channel.secrets.some((secret) =>
+    timingSafeEqual(Buffer.from(sign(secret, method, url, given['x-timestamp'], given['x-nonce'], raw)), signature),
+  );
   if (!ok) return refuse('header.X-Signature', 'signature', 'X-Signature 不正确 / X-Signature does not match');
   return { ok: true, nonce: given['x-nonce'], signature: given['x-signature'] };
 }

@@ -23,7 +23,11 @@ const MESSAGES: Record<number, string> = {
   503: '服务繁忙，请稍后重试',
 };
 
-export interface FieldError { field: string; rule: string; message: string }
+export interface FieldError {
+  field: string;
+  rule: string;
+  message: string;
+}
 
 /** A successful operation's data. */
 export function success(data: unknown): Reply {
@@ -45,8 +49,17 @@ export function retryLater(status: 429 | 503): Reply {
 }
 
 const RULES: Record<string, string> = {
-  required: '缺失', pattern: '格式不正确', type: '类型不正确', enum: '取值不在允许范围内', additionalProperties: '是不允许的字段',
-  maxLength: '过长', minLength: '过短', minimum: '过小', maximum: '过大', format: '格式不正确', checksum: '校验位不正确',
+  required: '缺失',
+  pattern: '格式不正确',
+  type: '类型不正确',
+  enum: '取值不在允许范围内',
+  additionalProperties: '是不允许的字段',
+  maxLength: '过长',
+  minLength: '过短',
+  minimum: '过小',
+  maximum: '过大',
+  format: '格式不正确',
+  checksum: '校验位不正确',
 };
 
 export function badRequest(errors: FieldError[]): Reply {

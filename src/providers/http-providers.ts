@@ -1,5 +1,12 @@
 import { signedHeaders } from '../sdk/sign.ts';
-import { ProviderError, type AuthResult, type Gateway, type CardAuthenticator, type CardDetails, type SmsSender } from './provider-types.ts';
+import {
+  ProviderError,
+  type AuthResult,
+  type Gateway,
+  type CardAuthenticator,
+  type CardDetails,
+  type SmsSender,
+} from './provider-types.ts';
 
 /**
  * POSTs JSON to a gateway and returns its JSON object. Signed the way partners sign requests to us (src/sdk/sign.ts),
@@ -37,7 +44,8 @@ async function post(gw: Gateway, path: string, requestNo: string, fields: object
   } catch {
     throw new ProviderError(`${path}: the answer is not JSON`);
   }
-  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new ProviderError(`${path}: the answer is not a JSON object`);
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer))
+    throw new ProviderError(`${path}: the answer is not a JSON object`);
   return answer as Record<string, unknown>;
 }
 
@@ -58,7 +66,12 @@ async function readLimited(res: Response, path: string): Promise<string> {
 
 function fourElements(card: CardDetails): object {
   return {
-    card_no: card.cardNumber, id_number: card.idNumber, name: card.name, mobile: card.mobile, bank: card.bank, card_type: card.cardType,
+    card_no: card.cardNumber,
+    id_number: card.idNumber,
+    name: card.name,
+    mobile: card.mobile,
+    bank: card.bank,
+    card_type: card.cardType,
   };
 }
 
@@ -73,7 +86,8 @@ export class HttpCardAuthenticator implements CardAuthenticator {
   async verify(requestNo: string, card: CardDetails, signal: AbortSignal): Promise<AuthResult> {
     const answer = await post(this.gw, '/v1/card-auth/verify', requestNo, fourElements(card), signal);
     if (answer.result === 'APPROVED') return { approved: true };
-    if (answer.result === 'REJECTED') return { approved: false, reason: typeof answer.reason === 'string' ? answer.reason.slice(0, 200) : 'rejected' };
+    if (answer.result === 'REJECTED')
+      return { approved: false, reason: typeof answer.reason === 'string' ? answer.reason.slice(0, 200) : 'rejected' };
     throw new ProviderError('/v1/card-auth/verify: result is neither APPROVED nor REJECTED');
   }
 

@@ -9,13 +9,17 @@ import { ProviderError, type AuthResult, type CardAuthenticator, type CardDetail
  * 0501 rejected; 0505 gateway error; 0002 answers after 3 s the first time for a card, at once afterwards.
  */
 export class SandboxCardAuthenticator implements CardAuthenticator {
-  constructor(private readonly store: SandboxStore, private readonly vault: Vault) {}
+  constructor(
+    private readonly store: SandboxStore,
+    private readonly vault: Vault,
+  ) {}
 
   async verify(_requestNo: string, card: CardDetails, signal: AbortSignal): Promise<AuthResult> {
     const last4 = card.cardNumber.slice(-4);
     if (last4 === '0501') return { approved: false, reason: 'sandbox: card rejected by issuer' };
     if (last4 === '0505') throw new ProviderError('sandbox: gateway error');
-    if (last4 === '0002' && (await this.store.firstSeenSlowCard(this.vault.hash('card', card.cardNumber)))) await sleep(3000, undefined, { signal }).catch(() => {});
+    if (last4 === '0002' && (await this.store.firstSeenSlowCard(this.vault.hash('card', card.cardNumber))))
+      await sleep(3000, undefined, { signal }).catch(() => {});
     return { approved: true };
   }
 
@@ -27,7 +31,11 @@ export class SandboxCardAuthenticator implements CardAuthenticator {
 
 /** Sandbox SMS: the simulated phone. Its table is the one place a code exists in clear. */
 export class SandboxSmsSender implements SmsSender {
-  constructor(private readonly store: SandboxStore, private readonly vault: Vault, private readonly now: () => Date) {}
+  constructor(
+    private readonly store: SandboxStore,
+    private readonly vault: Vault,
+    private readonly now: () => Date,
+  ) {}
 
   async send(requestNo: string, mobile: string, code: string, text: string): Promise<void> {
     await this.store.keepSms(requestNo, this.vault.hash('mobile', mobile), code, text, this.now());

@@ -2,18 +2,40 @@
 // X-Signature = lowercase hex HMAC-SHA256(secret, METHOD \n PATH_WITH_QUERY \n TIMESTAMP \n NONCE \n SHA256_HEX(RAW_BODY)).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 
-export function canonicalString(method: string, pathWithQuery: string, timestamp: string, nonce: string, body: Uint8Array | string): string {
+export function canonicalString(
+  method: string,
+  pathWithQuery: string,
+  timestamp: string,
+  nonce: string,
+  body: Uint8Array | string,
+): string {
   const bodyHash = createHash('sha256').update(body).digest('hex');
   return [method.toUpperCase(), pathWithQuery, timestamp, nonce, bodyHash].join('\n');
 }
 
-export function sign(secret: string, method: string, pathWithQuery: string, timestamp: string, nonce: string, body: Uint8Array | string): string {
-  return createHmac('sha256', secret).update(canonicalString(method, pathWithQuery, timestamp, nonce, body)).digest('hex');
+export function sign(
+  secret: string,
+  method: string,
+  pathWithQuery: string,
+  timestamp: string,
+  nonce: string,
+  body: Uint8Array | string,
+): string {
+  return createHmac('sha256', secret)
+    .update(canonicalString(method, pathWithQuery, timestamp, nonce, body))
+    .digest('hex');
 }
 
 /** The four headers of a signed request; a fresh nonce and the current time unless given. */
-export function signedHeaders(channel: string, secret: string, method: string, pathWithQuery: string, body: Uint8Array | string,
-  timestamp = String(Math.floor(Date.now() / 1000)), nonce = randomBytes(16).toString('hex')): Record<string, string> {
+export function signedHeaders(
+  channel: string,
+  secret: string,
+  method: string,
+  pathWithQuery: string,
+  body: Uint8Array | string,
+  timestamp = String(Math.floor(Date.now() / 1000)),
+  nonce = randomBytes(16).toString('hex'),
+): Record<string, string> {
   return {
     'X-Channel': channel,
     'X-Timestamp': timestamp,

@@ -11,10 +11,13 @@ export class PgAuditStore implements AuditStore {
   constructor(private readonly db: Db) {}
 
   async appendDurably(event: AuditEvent): Promise<void> {
-    await sql(this.db, undefined,
+    await sql(
+      this.db,
+      undefined,
       `INSERT INTO audit_events (at, channel, user_id, event, card_masked, card_id, result_code, sub_code)
        SELECT $1::timestamptz, $2::text, $3::text, $4::text, $5::text, $6::text, $7::int, $8::text
          FROM (SELECT set_config('synchronous_commit', 'on', true)) durable`,
-      [event.at, event.channel, event.userId, event.event, event.cardMasked, event.cardId, event.resultCode, event.subCode]);
+      [event.at, event.channel, event.userId, event.event, event.cardMasked, event.cardId, event.resultCode, event.subCode],
+    );
   }
 }

@@ -11,7 +11,11 @@ interface OwnerParams {
   idHash: string;
 }
 
-export interface OwnerRow { id: string; same_person: boolean; mine: boolean }
+export interface OwnerRow {
+  id: string;
+  same_person: boolean;
+  mine: boolean;
+}
 
 /**
  * The one definition of who owns a card: the card with this hash, if bound, with whether it is the same person and
@@ -30,44 +34,90 @@ export function ownerFrom(row: OwnerRow | null | undefined): Owner | undefined {
 
 /** persons, cards and bindings: who holds a card (encrypted ID and name), the card (encrypted number and mobile), and who bound it. */
 export class PgBindingStore implements BindingStore {
-  constructor(private readonly db: Db, private readonly vault: Vault) {}
+  constructor(
+    private readonly db: Db,
+    private readonly vault: Vault,
+  ) {}
 
   async ownerOf(key: FlowKey, tx?: Tx): Promise<Owner | undefined> {
-    const [row] = await sql<OwnerRow>(this.db, tx, ownerSql({ channel: '$1', userId: '$2', cardHash: '$3', idHash: '$4' }),
-      [key.channel, key.userId, key.cardHash, key.idHash]);
+    const [row] = await sql<OwnerRow>(this.db, tx, ownerSql({ channel: '$1', userId: '$2', cardHash: '$3', idHash: '$4' }), [
+      key.channel,
+      key.userId,
+      key.cardHash,
+      key.idHash,
+    ]);
     return ownerFrom(row);
   }
 
   async bind(tx: Tx, binding: NewBinding, now: Date): Promise<{ cardId: string; samePerson: boolean }> {
     const { vault } = this;
     // Each insert returns the row there if there is one (the no-op update also waits for one being committed).
-    const [person] = await sql<{ id: string }>(this.db, tx, `INSERT INTO persons (id_number_hash, id_number_enc, name_enc, key_id, created_at)
+    const [person] = await sql<{ id: string }>(
+      this.db,
+      tx,
+      `INSERT INTO persons (id_number_hash, id_number_enc, name_enc, key_id, created_at)
       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_number_hash) DO UPDATE SET id_number_hash = EXCLUDED.id_number_hash RETURNING id`,
-    [binding.idHash, vault.encrypt(binding.idNumber), vault.encrypt(binding.name), vault.keyId, now]);
-    const [card] = await sql<{ id: string; person_id: string }>(this.db, tx, `INSERT INTO cards (id, card_hash, card_enc, mobile_enc, key_id,
+      [binding.idHash, vault.encrypt(binding.idNumber), vault.encrypt(binding.name), vault.keyId, now],
+    );
+    const [card] = await sql<{ id: string; person_id: string }>(
+      this.db,
+      tx,
+      `INSERT INTO cards (id, card_hash, card_enc, mobile_enc, key_id,
         person_id, masked, open_bank, bank_card_type, bank_address, agreement_no, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
       ON CONFLICT (card_hash) DO UPDATE SET card_hash = EXCLUDED.card_hash RETURNING id, person_id`,
-    ['card_' + randomBytes(8).toString('hex'), binding.cardHash, vault.encrypt(binding.cardNumber), vault.encrypt(binding.mobile), vault.keyId, person.id,
-      binding.masked, binding.bank, binding.cardType, binding.bankAddress, binding.agreementNo, now]);
+      [
+        'card_' + randomBytes(8).toString('hex'),
+        binding.cardHash,
+        vault.encrypt(binding.cardNumber),
+        vault.encrypt(binding.mobile),
+        vault.keyId,
+        person.id,
+        binding.masked,
+        binding.bank,
+        binding.cardType,
+        binding.bankAddress,
+        binding.agreementNo,
+        now,
+      ],
+    );
     if (card.person_id !== person.id) return { cardId: card.id, samePerson: false };
-    await sql(this.db, tx, `INSERT INTO bindings (channel, user_id, card_id, created_at, confirmed_at) VALUES ($1, $2, $3, $4, $4)
-      ON CONFLICT DO NOTHING`, [binding.channel, binding.userId, card.id, now]);
+    await sql(
+      this.db,
+      tx,
+      `INSERT INTO bindings (channel, user_id, card_id, created_at, confirmed_at) VALUES ($1, $2, $3, $4, $4)
+      ON CONFLICT DO NOTHING`,
+      [binding.channel, binding.userId, card.id, now],
+    );
     return { cardId: card.id, samePerson: true };
   }
 
   async listForUser(channel: string, userId: string): Promise<BoundCard[]> {
-    return sql<BoundCard>(this.db, undefined,
+    return sql<BoundCard>(
+      this.db,
+      undefined,
       `SELECT c.id, c.masked, c.open_bank, c.bank_card_type FROM bindings b JOIN cards c ON c.id = b.card_id
-        WHERE b.channel = $1 AND b.user_id = $2 ORDER BY b.created_at DESC, b.id DESC`, [channel, userId]);
+        WHERE b.channel = $1 AND b.user_id = $2 ORDER BY b.created_at DESC, b.id DESC`,
+      [channel, userId],
+    );
   }
 
   async findForUser(channel: string, userId: string, ref: CardRef): Promise<BoundCard | undefined> {
-    const [row] = 'cardId' in ref
-      ? await sql<BoundCard>(this.db, undefined, `SELECT c.id, c.masked, c.open_bank, c.bank_card_type FROM bindings b JOIN cards c ON c.id = b.card_id
+    const [row] =
+      'cardId' in ref
+        ? await sql<BoundCard>(
+            this.db,
+            undefined,
+            `SELECT c.id, c.masked, c.open_bank, c.bank_card_type FROM bindings b JOIN cards c ON c.id = b.card_id
           WHERE b.channel = $1 AND b.user_id = $2 AND c.id = $4 AND (c.masked = $5 OR c.card_hash = $3)`,
-      [channel, userId, ref.cardHash, ref.cardId, ref.number])
-      : await sql<BoundCard>(this.db, undefined, `SELECT c.id, c.masked, c.open_bank, c.bank_card_type FROM bindings b JOIN cards c ON c.id = b.card_id
-          WHERE b.channel = $1 AND b.user_id = $2 AND c.card_hash = $3`, [channel, userId, ref.cardHash]);
+            [channel, userId, ref.cardHash, ref.cardId, ref.number],
+          )
+        : await sql<BoundCard>(
+            this.db,
+            undefined,
+            `SELECT c.id, c.masked, c.open_bank, c.bank_card_type FROM bindings b JOIN cards c ON c.id = b.card_id
+          WHERE b.channel = $1 AND b.user_id = $2 AND c.card_hash = $3`,
+            [channel, userId, ref.cardHash],
+          );
     return row;
   }
 }

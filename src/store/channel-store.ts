@@ -17,7 +17,11 @@ export interface ChannelListing {
 export class ChannelStore {
   private readonly decrypted = new Map<string, string>();
 
-  constructor(private readonly db: Db, private readonly vault: Vault, private readonly sandbox: boolean) {}
+  constructor(
+    private readonly db: Db,
+    private readonly vault: Vault,
+    private readonly sandbox: boolean,
+  ) {}
 
   /**
    * An active channel with its active secrets, newest first. Read from PostgreSQL on every request (one prepared
@@ -26,10 +30,14 @@ export class ChannelStore {
    */
   async find(code: string): Promise<Channel | undefined> {
     if (code === DEMO.code) return this.sandbox ? DEMO : undefined;
-    const rows = await sql<{ card_types: number[]; secret_enc: string; key_id: string }>(this.db, undefined,
+    const rows = await sql<{ card_types: number[]; secret_enc: string; key_id: string }>(
+      this.db,
+      undefined,
       `SELECT c.card_types, s.secret_enc, s.key_id FROM channels c
          JOIN channel_secrets s ON s.channel = c.code AND s.retired_at IS NULL
-        WHERE c.code = $1 AND c.status = 'ACTIVE' ORDER BY s.id DESC`, [code]);
+        WHERE c.code = $1 AND c.status = 'ACTIVE' ORDER BY s.id DESC`,
+      [code],
+    );
     if (rows.length === 0) return undefined;
     return { code, cardTypes: rows[0].card_types, secrets: rows.map((row) => this.secret(row.secret_enc, row.key_id)) };
   }
@@ -60,8 +68,10 @@ export class ChannelStore {
       if (!(await Channels.findByPk(code, { transaction }))) throw new Error(`no channel "${code}"`);
       const newest = await ChannelSecret.findOne({ where: { channel: code, retired_at: null }, order: [['id', 'DESC']], transaction });
       if (newest) {
-        await ChannelSecret.update({ retired_at: new Date() },
-          { where: { channel: code, retired_at: null, id: { [Op.ne]: newest.get('id') as string } }, transaction });
+        await ChannelSecret.update(
+          { retired_at: new Date() },
+          { where: { channel: code, retired_at: null, id: { [Op.ne]: newest.get('id') as string } }, transaction },
+        );
       }
       return this.newSecret(code, transaction);
     });
@@ -82,8 +92,10 @@ export class ChannelStore {
 
   private async newSecret(code: string, transaction: Transaction): Promise<string> {
     const secret = randomBytes(32).toString('base64url');
-    await modelsOf(this.db).ChannelSecret.create({ channel: code, secret_enc: this.vault.encrypt(secret), key_id: this.vault.keyId, created_at: new Date() },
-      { transaction });
+    await modelsOf(this.db).ChannelSecret.create(
+      { channel: code, secret_enc: this.vault.encrypt(secret), key_id: this.vault.keyId, created_at: new Date() },
+      { transaction },
+    );
     return secret;
   }
 }

@@ -33,7 +33,9 @@ export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean
 }
 
 // Migrations in order; each runs once and is recorded in SequelizeMeta.
-const MIGRATIONS = [{ name: '001-initial', ...m001 }, { name: '002-partners', ...m002 },
+const MIGRATIONS = [
+  { name: '001-initial', ...m001 },
+  { name: '002-partners', ...m002 },
   { name: '003-housekeeping', ...m003 },
   { name: '004-rate-slots', ...m004 },
   { name: '005-verifications-hot', ...m005 },

@@ -26,7 +26,9 @@ function takeLock(dir: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(file, 'utf8'));
       if (pid && isAlive(pid)) {
-        throw new DataDirBusy(`another bindcard (pid ${pid}) is already running on ${dir}; stop it first, or set DATA_DIR to another folder`);
+        throw new DataDirBusy(
+          `another bindcard (pid ${pid}) is already running on ${dir}; stop it first, or set DATA_DIR to another folder`,
+        );
       }
       rmSync(file, { force: true });
     }

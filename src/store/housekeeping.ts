@@ -27,11 +27,11 @@ export async function purgeExpired(db: Sequelize, now: Date, batch = 1000): Prom
   for (const [table, expired, afterMs] of EXPIRY) {
     gone[table] = 0;
     for (;;) {
-      const [, meta] = await db.query(
+      const [, meta] = (await db.query(
         `DELETE FROM ${table} WHERE ctid = ANY (ARRAY(
            SELECT ctid FROM ${table} WHERE ${expired} LIMIT :batch FOR UPDATE SKIP LOCKED))`,
         { replacements: { cutoff: new Date(now.getTime() - afterMs), batch } },
-      ) as [unknown, { rowCount: number }];
+      )) as [unknown, { rowCount: number }];
       gone[table] += meta.rowCount;
       if (meta.rowCount < batch) break;
     }
@@ -45,7 +45,9 @@ export function startHousekeeping(db: Sequelize, log: Logger, intervalMs: number
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     running = purgeExpired(db, now())
-      .then((gone) => { if (Object.values(gone).some((n) => n > 0)) log.info({ gone }, 'housekeeping purged expired rows'); })
+      .then((gone) => {
+        if (Object.values(gone).some((n) => n > 0)) log.info({ gone }, 'housekeeping purged expired rows');
+      })
       .catch((err) => log.warn({ err }, 'housekeeping failed; will retry'));
   }, intervalMs);
   timer.unref();

@@ -14,8 +14,13 @@ export const ENCRYPTED: { model: keyof Models; columns: string[] }[] = [
  * Re-encrypts rows under the vault's active key, a batch at a time. SKIP LOCKED lets two runs share the work and
  * keeps a batch from waiting on a row a request holds.
  */
-export async function rotateKeys(db: Db, vault: Vault, batch: number,
-  progress: (table: string, done: number, total: number) => void, maxBatches = Infinity): Promise<void> {
+export async function rotateKeys(
+  db: Db,
+  vault: Vault,
+  batch: number,
+  progress: (table: string, done: number, total: number) => void,
+  maxBatches = Infinity,
+): Promise<void> {
   const models = modelsOf(db);
   let batches = 0;
   for (const { model: name, columns } of ENCRYPTED) {

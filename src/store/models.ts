@@ -4,29 +4,114 @@ import type { Db } from './sql.ts';
 // A typed Sequelize model of every table, matching the migrations (test/integration/models.test.ts compares them with
 // a freshly migrated database). Migrations own the schema; models are how stores read and write off the hot path.
 
-export interface PersonRow { id: string; id_number_hash: string; id_number_enc: string; name_enc: string; key_id: string; created_at: Date }
+export interface PersonRow {
+  id: string;
+  id_number_hash: string;
+  id_number_enc: string;
+  name_enc: string;
+  key_id: string;
+  created_at: Date;
+}
 export interface CardRow {
-  id: string; card_hash: string; card_enc: string; mobile_enc: string; key_id: string; person_id: string; masked: string;
-  open_bank: string; bank_card_type: number; bank_address: string | null; agreement_no: string; created_at: Date;
+  id: string;
+  card_hash: string;
+  card_enc: string;
+  mobile_enc: string;
+  key_id: string;
+  person_id: string;
+  masked: string;
+  open_bank: string;
+  bank_card_type: number;
+  bank_address: string | null;
+  agreement_no: string;
+  created_at: Date;
 }
-export interface BindingRow { id: string; channel: string; user_id: string; card_id: string; created_at: Date; confirmed_at: Date }
+export interface BindingRow {
+  id: string;
+  channel: string;
+  user_id: string;
+  card_id: string;
+  created_at: Date;
+  confirmed_at: Date;
+}
 export interface VerificationRow {
-  id: string; channel: string; user_id: string; card_hash: string; details_hash: string; id_number_hash: string; mobile_hash: string;
-  generation: number; auth_status: 'APPROVED' | 'REJECTED' | null; code_seq: number; code_hash: string | null; code_expires_at: Date | null;
-  code_sent_at: Date | null; code_attempts: number; code_tried: string[]; code_verified_at: Date | null; bound_card_id: string | null;
-  busy_until: Date | null; created_at: Date; updated_at: Date;
+  id: string;
+  channel: string;
+  user_id: string;
+  card_hash: string;
+  details_hash: string;
+  id_number_hash: string;
+  mobile_hash: string;
+  generation: number;
+  auth_status: 'APPROVED' | 'REJECTED' | null;
+  code_seq: number;
+  code_hash: string | null;
+  code_expires_at: Date | null;
+  code_sent_at: Date | null;
+  code_attempts: number;
+  code_tried: string[];
+  code_verified_at: Date | null;
+  bound_card_id: string | null;
+  busy_until: Date | null;
+  created_at: Date;
+  updated_at: Date;
 }
-export interface SmsSendRow { id: string; mobile_hash: string; card_hash: string; sent_at: Date }
+export interface SmsSendRow {
+  id: string;
+  mobile_hash: string;
+  card_hash: string;
+  sent_at: Date;
+}
 export interface AuditEventRow {
-  id: string; at: Date; channel: string; user_id: string; event: string; card_masked: string | null; card_id: string | null;
-  result_code: number; sub_code: string | null;
+  id: string;
+  at: Date;
+  channel: string;
+  user_id: string;
+  event: string;
+  card_masked: string | null;
+  card_id: string | null;
+  result_code: number;
+  sub_code: string | null;
 }
-export interface SandboxSmsRow { id: string; request_no: string; mobile_hash: string; code: string; text: string; sent_at: Date }
-export interface SandboxSlowCardRow { card_hash: string }
-export interface ChannelRow { code: string; card_types: number[]; status: 'ACTIVE' | 'DISABLED'; created_at: Date }
-export interface ChannelSecretRow { id: string; channel: string; secret_enc: string; key_id: string; created_at: Date; retired_at: Date | null }
-export interface NonceRow { channel: string; nonce: string; signature: string; created_at: Date; status: number | null; response: unknown }
-export interface RateCounterRow { channel: string; window_start: Date; slot: number; count: number }
+export interface SandboxSmsRow {
+  id: string;
+  request_no: string;
+  mobile_hash: string;
+  code: string;
+  text: string;
+  sent_at: Date;
+}
+export interface SandboxSlowCardRow {
+  card_hash: string;
+}
+export interface ChannelRow {
+  code: string;
+  card_types: number[];
+  status: 'ACTIVE' | 'DISABLED';
+  created_at: Date;
+}
+export interface ChannelSecretRow {
+  id: string;
+  channel: string;
+  secret_enc: string;
+  key_id: string;
+  created_at: Date;
+  retired_at: Date | null;
+}
+export interface NonceRow {
+  channel: string;
+  nonce: string;
+  signature: string;
+  created_at: Date;
+  status: number | null;
+  response: unknown;
+}
+export interface RateCounterRow {
+  channel: string;
+  window_start: Date;
+  slot: number;
+  count: number;
+}
 
 /** A model whose generated or defaulted columns may be left out on create. */
 type ModelOf<Row extends object, Optionals extends keyof Row = never> = ModelStatic<Model<Row, Optional<Row, Optionals>>>;
@@ -35,8 +120,21 @@ export interface Models {
   Person: ModelOf<PersonRow, 'id'>;
   Card: ModelOf<CardRow>;
   Binding: ModelOf<BindingRow, 'id'>;
-  Verification: ModelOf<VerificationRow, 'id' | 'generation' | 'auth_status' | 'code_seq' | 'code_hash' | 'code_expires_at'
-    | 'code_sent_at' | 'code_attempts' | 'code_tried' | 'code_verified_at' | 'bound_card_id' | 'busy_until'>;
+  Verification: ModelOf<
+    VerificationRow,
+    | 'id'
+    | 'generation'
+    | 'auth_status'
+    | 'code_seq'
+    | 'code_hash'
+    | 'code_expires_at'
+    | 'code_sent_at'
+    | 'code_attempts'
+    | 'code_tried'
+    | 'code_verified_at'
+    | 'bound_card_id'
+    | 'busy_until'
+  >;
   SmsSend: ModelOf<SmsSendRow, 'id'>;
   AuditEvent: ModelOf<AuditEventRow, 'id' | 'card_masked' | 'card_id' | 'sub_code'>;
   SandboxSms: ModelOf<SandboxSmsRow, 'id'>;
@@ -59,39 +157,114 @@ const int = () => ({ type: INTEGER, allowNull: false });
 /** Each model's table and columns (new objects on every call). */
 export function tables(): { [M in keyof Models]: [table: string, ModelAttributes] } {
   return {
-  Person: ['persons', { id: serial(), id_number_hash: { ...text(), unique: true }, id_number_enc: text(), name_enc: text(), key_id: text(), created_at: time() }],
-  Card: ['cards', {
-    id: { type: TEXT, primaryKey: true }, card_hash: { ...text(), unique: true }, card_enc: text(), mobile_enc: text(), key_id: text(),
-    person_id: { type: BIGINT, allowNull: false }, masked: text(), open_bank: text(), bank_card_type: { type: SMALLINT, allowNull: false },
-    bank_address: maybeText(), agreement_no: text(), created_at: time(),
-  }],
-  Binding: ['bindings', { id: serial(), channel: text(), user_id: text(), card_id: text(), created_at: time(), confirmed_at: time() }],
-  Verification: ['verifications', {
-    id: serial(), channel: text(), user_id: text(), card_hash: text(), details_hash: text(), id_number_hash: text(), mobile_hash: text(),
-    generation: { ...int(), defaultValue: 1 }, auth_status: maybeText(), code_seq: { ...int(), defaultValue: 0 }, code_hash: maybeText(),
-    code_expires_at: maybeTime(), code_sent_at: maybeTime(), code_attempts: { ...int(), defaultValue: 0 },
-    code_tried: { type: ARRAY(TEXT), allowNull: false, defaultValue: [] }, code_verified_at: maybeTime(), bound_card_id: maybeText(),
-    busy_until: maybeTime(), created_at: time(), updated_at: time(),
-  }],
-  SmsSend: ['sms_sends', { id: serial(), mobile_hash: text(), card_hash: text(), sent_at: time() }],
-  AuditEvent: ['audit_events', {
-    id: serial(), at: time(), channel: text(), user_id: text(), event: text(), card_masked: maybeText(), card_id: maybeText(), result_code: int(), sub_code: maybeText(),
-  }],
-  SandboxSms: ['sandbox_sms', { id: serial(), request_no: { ...text(), unique: true }, mobile_hash: text(), code: text(), text: text(), sent_at: time() }],
-  SandboxSlowCard: ['sandbox_slow_cards', { card_hash: { type: TEXT, primaryKey: true } }],
-  Channel: ['channels', {
-    code: { type: TEXT, primaryKey: true }, card_types: { type: ARRAY(SMALLINT), allowNull: false, defaultValue: [0, 1] },
-    status: { ...text(), defaultValue: 'ACTIVE' }, created_at: time(),
-  }],
-  ChannelSecret: ['channel_secrets', { id: serial(), channel: text(), secret_enc: text(), key_id: text(), created_at: time(), retired_at: maybeTime() }],
-  Nonce: ['nonces', {
-    channel: { type: TEXT, primaryKey: true }, nonce: { type: TEXT, primaryKey: true }, signature: text(), created_at: time(),
-    status: { type: INTEGER, allowNull: true }, response: { type: JSONB, allowNull: true },
-  }],
-  RateCounter: ['rate_counters', {
-    channel: { type: TEXT, primaryKey: true }, window_start: { type: DATE, primaryKey: true }, slot: { type: SMALLINT, primaryKey: true }, count: int(),
-  }],
-};
+    Person: [
+      'persons',
+      {
+        id: serial(),
+        id_number_hash: { ...text(), unique: true },
+        id_number_enc: text(),
+        name_enc: text(),
+        key_id: text(),
+        created_at: time(),
+      },
+    ],
+    Card: [
+      'cards',
+      {
+        id: { type: TEXT, primaryKey: true },
+        card_hash: { ...text(), unique: true },
+        card_enc: text(),
+        mobile_enc: text(),
+        key_id: text(),
+        person_id: { type: BIGINT, allowNull: false },
+        masked: text(),
+        open_bank: text(),
+        bank_card_type: { type: SMALLINT, allowNull: false },
+        bank_address: maybeText(),
+        agreement_no: text(),
+        created_at: time(),
+      },
+    ],
+    Binding: ['bindings', { id: serial(), channel: text(), user_id: text(), card_id: text(), created_at: time(), confirmed_at: time() }],
+    Verification: [
+      'verifications',
+      {
+        id: serial(),
+        channel: text(),
+        user_id: text(),
+        card_hash: text(),
+        details_hash: text(),
+        id_number_hash: text(),
+        mobile_hash: text(),
+        generation: { ...int(), defaultValue: 1 },
+        auth_status: maybeText(),
+        code_seq: { ...int(), defaultValue: 0 },
+        code_hash: maybeText(),
+        code_expires_at: maybeTime(),
+        code_sent_at: maybeTime(),
+        code_attempts: { ...int(), defaultValue: 0 },
+        code_tried: { type: ARRAY(TEXT), allowNull: false, defaultValue: [] },
+        code_verified_at: maybeTime(),
+        bound_card_id: maybeText(),
+        busy_until: maybeTime(),
+        created_at: time(),
+        updated_at: time(),
+      },
+    ],
+    SmsSend: ['sms_sends', { id: serial(), mobile_hash: text(), card_hash: text(), sent_at: time() }],
+    AuditEvent: [
+      'audit_events',
+      {
+        id: serial(),
+        at: time(),
+        channel: text(),
+        user_id: text(),
+        event: text(),
+        card_masked: maybeText(),
+        card_id: maybeText(),
+        result_code: int(),
+        sub_code: maybeText(),
+      },
+    ],
+    SandboxSms: [
+      'sandbox_sms',
+      { id: serial(), request_no: { ...text(), unique: true }, mobile_hash: text(), code: text(), text: text(), sent_at: time() },
+    ],
+    SandboxSlowCard: ['sandbox_slow_cards', { card_hash: { type: TEXT, primaryKey: true } }],
+    Channel: [
+      'channels',
+      {
+        code: { type: TEXT, primaryKey: true },
+        card_types: { type: ARRAY(SMALLINT), allowNull: false, defaultValue: [0, 1] },
+        status: { ...text(), defaultValue: 'ACTIVE' },
+        created_at: time(),
+      },
+    ],
+    ChannelSecret: [
+      'channel_secrets',
+      { id: serial(), channel: text(), secret_enc: text(), key_id: text(), created_at: time(), retired_at: maybeTime() },
+    ],
+    Nonce: [
+      'nonces',
+      {
+        channel: { type: TEXT, primaryKey: true },
+        nonce: { type: TEXT, primaryKey: true },
+        signature: text(),
+        created_at: time(),
+        status: { type: INTEGER, allowNull: true },
+        response: { type: JSONB, allowNull: true },
+      },
+    ],
+    RateCounter: [
+      'rate_counters',
+      {
+        channel: { type: TEXT, primaryKey: true },
+        window_start: { type: DATE, primaryKey: true },
+        slot: { type: SMALLINT, primaryKey: true },
+        count: int(),
+      },
+    ],
+  };
 }
 
 const defined = new WeakMap<Db, Models>();
@@ -100,8 +273,10 @@ const defined = new WeakMap<Db, Models>();
 export function modelsOf(db: Db): Models {
   let models = defined.get(db);
   if (!models) {
-    const entries = Object.entries(tables()).map(([name, [table, attributes]]) =>
-      [name, db.define(name, attributes, { tableName: table, timestamps: false, freezeTableName: true })]);
+    const entries = Object.entries(tables()).map(([name, [table, attributes]]) => [
+      name,
+      db.define(name, attributes, { tableName: table, timestamps: false, freezeTableName: true }),
+    ]);
     models = Object.fromEntries(entries) as Models;
     defined.set(db, models);
   }

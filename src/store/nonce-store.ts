@@ -11,10 +11,7 @@ export interface StoredAnswer {
   body: Record<string, unknown>;
 }
 
-export type Claim =
-  | { fresh: true; overRate: boolean }
-  | { replay: true }
-  | { answer: StoredAnswer };
+export type Claim = { fresh: true; overRate: boolean } | { replay: true } | { answer: StoredAnswer };
 
 /**
  * nonces and rate_counters: replay protection and the channel's request rate, in PostgreSQL so the rules hold across
@@ -30,7 +27,9 @@ export class NonceStore {
    * request's answer gives up and the request runs (the business rules' own idempotency then holds).
    */
   async claim(channel: string, nonce: string, signature: string, deadline: number, perSecond: number): Promise<Claim> {
-    const [row] = await sql<{ claimed: number; used: number }>(this.db, undefined,
+    const [row] = await sql<{ claimed: number; used: number }>(
+      this.db,
+      undefined,
       `WITH claim AS (
          INSERT INTO nonces (channel, nonce, signature, created_at) VALUES ($1, $2, $3, now())
          ON CONFLICT DO NOTHING RETURNING 1
@@ -42,19 +41,31 @@ export class NonceStore {
        SELECT (SELECT count(*) FROM claim)::int AS claimed,
               ((SELECT coalesce(sum(count), 0) FROM rate_counters
                  WHERE channel = $1 AND window_start = date_trunc('second', now())) + 1)::int AS used`,
-      [channel, nonce, signature, Math.floor(Math.random() * RATE_SLOTS)]);
+      [channel, nonce, signature, Math.floor(Math.random() * RATE_SLOTS)],
+    );
     if (row.claimed === 1) return { fresh: true, overRate: row.used > perSecond };
-    const seen = await poll(async (): Promise<Claim | undefined> => {
-      const [first] = await sql<{ signature: string; status: number | null; response: StoredAnswer['body'] | null }>(this.db, undefined,
-        'SELECT signature, status, response FROM nonces WHERE channel = $1 AND nonce = $2', [channel, nonce]);
-      if (first.signature !== signature) return { replay: true };
-      return first.status === null ? undefined : { answer: { status: first.status, body: first.response! } };
-    }, { intervalMs: POLL_MS, deadline });
+    const seen = await poll(
+      async (): Promise<Claim | undefined> => {
+        const [first] = await sql<{ signature: string; status: number | null; response: StoredAnswer['body'] | null }>(
+          this.db,
+          undefined,
+          'SELECT signature, status, response FROM nonces WHERE channel = $1 AND nonce = $2',
+          [channel, nonce],
+        );
+        if (first.signature !== signature) return { replay: true };
+        return first.status === null ? undefined : { answer: { status: first.status, body: first.response! } };
+      },
+      { intervalMs: POLL_MS, deadline },
+    );
     return seen ?? { fresh: true, overRate: false };
   }
 
   async record(channel: string, nonce: string, answer: StoredAnswer): Promise<void> {
-    await sql(this.db, undefined, 'UPDATE nonces SET status = $1, response = $2 WHERE channel = $3 AND nonce = $4',
-      [answer.status, JSON.stringify(answer.body), channel, nonce]);
+    await sql(this.db, undefined, 'UPDATE nonces SET status = $1, response = $2 WHERE channel = $3 AND nonce = $4', [
+      answer.status,
+      JSON.stringify(answer.body),
+      channel,
+      nonce,
+    ]);
   }
 }

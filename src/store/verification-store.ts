@@ -13,20 +13,27 @@ export class PgVerificationStore implements VerificationStore {
 
   async openForFirstCall(tx: Tx, key: FlowKey, now: Date): Promise<{ flow: Verification; owner: Owner | undefined }> {
     // The no-op update on conflict takes the row lock and returns the row as it is.
-    const [row] = await sql<Verification & { owner: OwnerRow | null }>(this.db, tx, `WITH v AS (
+    const [row] = await sql<Verification & { owner: OwnerRow | null }>(
+      this.db,
+      tx,
+      `WITH v AS (
         INSERT INTO verifications (channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, created_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (channel, user_id, card_hash) DO UPDATE SET channel = EXCLUDED.channel
         RETURNING ${COLUMNS})
       SELECT v.*, row_to_json(o) AS owner FROM v LEFT JOIN (${ownerSql({ channel: '$1', userId: '$2', cardHash: '$3', idHash: '$5' })}) o ON true`,
-    [key.channel, key.userId, key.cardHash, key.detailsHash, key.idHash, key.mobileHash, now]);
+      [key.channel, key.userId, key.cardHash, key.detailsHash, key.idHash, key.mobileHash, now],
+    );
     const { owner, ...flow } = row;
     return { flow, owner: ownerFrom(owner) };
   }
 
   async lockForConfirmation(tx: Tx, key: FlowKey): Promise<Verification | undefined> {
-    const [row] = await sql<Verification>(this.db, tx,
+    const [row] = await sql<Verification>(
+      this.db,
+      tx,
       `SELECT ${COLUMNS} FROM verifications WHERE channel = $1 AND user_id = $2 AND card_hash = $3 FOR UPDATE`,
-      [key.channel, key.userId, key.cardHash]);
+      [key.channel, key.userId, key.cardHash],
+    );
     return row;
   }
 
@@ -40,8 +47,12 @@ export class PgVerificationStore implements VerificationStore {
     // One statement: the row's new code, and the send that the SMS limits count.
     const [update, values] = this.updateStatement(flow, changes, now);
     const at = values.length + 1;
-    await sql(this.db, tx, `WITH send AS (INSERT INTO sms_sends (mobile_hash, card_hash, sent_at) VALUES ($${at}, $${at + 1}, $${at + 2})) ${update}`,
-      [...values, flow.mobile_hash, flow.card_hash, now]);
+    await sql(
+      this.db,
+      tx,
+      `WITH send AS (INSERT INTO sms_sends (mobile_hash, card_hash, sent_at) VALUES ($${at}, $${at + 1}, $${at + 2})) ${update}`,
+      [...values, flow.mobile_hash, flow.card_hash, now],
+    );
     return { ...flow, ...changes, updated_at: now };
   }
 
@@ -49,14 +60,19 @@ export class PgVerificationStore implements VerificationStore {
   private updateStatement(flow: Verification, changes: VerificationChanges, now: Date): [string, unknown[]] {
     const columns = Object.keys(changes);
     const assignments = columns.map((column, i) => `${column} = $${i + 2}`).join(', ');
-    return [`UPDATE verifications SET ${assignments}, updated_at = $${columns.length + 2} WHERE id = $1`,
-      [flow.id, ...Object.values(changes), now]];
+    return [
+      `UPDATE verifications SET ${assignments}, updated_at = $${columns.length + 2} WHERE id = $1`,
+      [flow.id, ...Object.values(changes), now],
+    ];
   }
 
   async markCodeSent(flow: Verification, now: Date): Promise<boolean> {
-    const changed = await execute(this.db, undefined,
+    const changed = await execute(
+      this.db,
+      undefined,
       'UPDATE verifications SET busy_until = NULL, code_sent_at = $1, updated_at = $1 WHERE id = $2 AND generation = $3 AND code_seq = $4',
-      [now, flow.id, flow.generation, flow.code_seq]);
+      [now, flow.id, flow.generation, flow.code_seq],
+    );
     return changed === 1;
   }
 
@@ -66,8 +82,13 @@ export class PgVerificationStore implements VerificationStore {
   }
 
   async endLease(tx: Tx, flow: Verification, review: 'APPROVED' | 'REJECTED' | null, now: Date): Promise<Verification | undefined> {
-    const [row] = await sql<Verification>(this.db, tx, `UPDATE verifications SET busy_until = NULL, auth_status = coalesce($3, auth_status), updated_at = $4
-      WHERE id = $1 AND generation = $2 RETURNING ${COLUMNS}`, [flow.id, flow.generation, review, now]);
+    const [row] = await sql<Verification>(
+      this.db,
+      tx,
+      `UPDATE verifications SET busy_until = NULL, auth_status = coalesce($3, auth_status), updated_at = $4
+      WHERE id = $1 AND generation = $2 RETURNING ${COLUMNS}`,
+      [flow.id, flow.generation, review, now],
+    );
     return row;
   }
 }

@@ -30,11 +30,18 @@ const vault = vaultFor(loadConfig({}));
 
 async function measure(results: Record<string, unknown>): Promise<void> {
   // always a server: the run reads pg_stat_activity and starts WORKERS=2, which the embedded database cannot serve
-  const database = await createThrowawayDatabase({ prefix: 'bindcard_bench', serverUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
+  const database = await createThrowawayDatabase({
+    prefix: 'bindcard_bench',
+    serverUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  });
   const dbUrl = database.url;
   // seeding; per run: framework, half rate, WORKERS=2, each single scenario, every scenario and its ceiling (twice with
   // --scale); once: autocannon's rate, overload twice, recovery, housekeeping, and the bulk load with --scale
-  planSteps(ONLY ? 1 + RUNS * (1 + SCENARIOS.length * 2) : 1 + RUNS * (3 + SINGLE.length + SCENARIOS.length * 2 * (SCALE ? 2 : 1)) + 5 + (SCALE ? 1 : 0));
+  planSteps(
+    ONLY
+      ? 1 + RUNS * (1 + SCENARIOS.length * 2)
+      : 1 + RUNS * (3 + SINGLE.length + SCENARIOS.length * 2 * (SCALE ? 2 : 1)) + 5 + (SCALE ? 1 : 0),
+  );
   try {
     await prepareDatabase(dbUrl, vault);
     step(`seeding ${SEED} bound users`);
@@ -57,7 +64,9 @@ async function measure(results: Record<string, unknown>): Promise<void> {
     // counted; meanwhile the service's sessions' waits are sampled, to tell where the slow seconds come from
     const sampled: { load: Load; samples: Waits; io: Io }[] = [];
     const halves = await repeated('half the maximum, fixed rate', async () => {
-      const { result, samples, io } = await sampledWaits(dbUrl, () => runLoad(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1, sockets: POOL_SOCKETS }));
+      const { result, samples, io } = await sampledWaits(dbUrl, () =>
+        runLoad(svc.url, 'mix', { rate: Math.round(max / 2), warmup: 1, sockets: POOL_SOCKETS }),
+      );
       sampled.push({ load: result, samples, io });
       return result;
     });
@@ -74,7 +83,11 @@ async function measure(results: Record<string, unknown>): Promise<void> {
     for (const scenario of SINGLE) {
       // a new-card first call at half the flow's maximum in flows per second (its rps counts three requests a flow)
       const own = scenario === 'newFirst' ? empty.newCardFlow.load.rps / 3 : empty[scenario].load.rps;
-      halfEach[scenario] = medianLoad(await repeated(`${scenario} at half its maximum`, () => runLoad(svc.url, scenario, { rate: Math.round(own / 2), warmup: 1, sockets: POOL_SOCKETS })));
+      halfEach[scenario] = medianLoad(
+        await repeated(`${scenario} at half its maximum`, () =>
+          runLoad(svc.url, scenario, { rate: Math.round(own / 2), warmup: 1, sockets: POOL_SOCKETS }),
+        ),
+      );
     }
     // twice again from a client that opens a connection for every request in flight (up to 1,024): the service
     // accepts new connections only when its event loop polls, so under overload they wait in the listen queue
@@ -115,7 +128,11 @@ async function measure(results: Record<string, unknown>): Promise<void> {
       const big = await startService(dbUrl);
       const scaled = await scenarioPass(dbUrl, big.url, sql, `${SCALE} cards`);
       await big.stop();
-      results.scaled = { cards: SCALE, pass: scaled, vsEmpty: Object.fromEntries(SCENARIOS.map((scenario) => [scenario, scaled[scenario].load.rps / empty[scenario].load.rps])) };
+      results.scaled = {
+        cards: SCALE,
+        pass: scaled,
+        vsEmpty: Object.fromEntries(SCENARIOS.map((scenario) => [scenario, scaled[scenario].load.rps / empty[scenario].load.rps])),
+      };
       results.plans = await explainHot(dbUrl, sql);
     }
   } finally {
@@ -124,6 +141,12 @@ async function measure(results: Record<string, unknown>): Promise<void> {
 }
 
 const started = Date.now();
-const results: Record<string, unknown> = { started: new Date(started).toISOString(), runs: RUNS, duration: DURATION, connections: CONNECTIONS, only: ONLY };
+const results: Record<string, unknown> = {
+  started: new Date(started).toISOString(),
+  runs: RUNS,
+  duration: DURATION,
+  connections: CONNECTIONS,
+  only: ONLY,
+};
 await measure(results);
 report(results, started);

@@ -17,7 +17,13 @@ import { startListening } from '../setup/service-process.ts';
 const VARIANTS = 200; // recorded requests of each kind for the database ceiling
 
 /** One statement as record-sql.ts wrote it. */
-export interface Statement { text: string; values?: unknown[]; name?: string; pool?: string; options?: string }
+export interface Statement {
+  text: string;
+  values?: unknown[];
+  name?: string;
+  pool?: string;
+  options?: string;
+}
 /** Per scenario, the statements of each recorded request (of each flow, for newCardFlow). */
 export type ScenarioSql = Record<string, Statement[][]>;
 
@@ -37,27 +43,46 @@ export async function recordScenarioSql(dbUrl: string): Promise<ScenarioSql> {
     const fd = openSync(file, 'r');
     readSync(fd, added, 0, added.length, from);
     closeSync(fd);
-    return added.toString('utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Statement);
+    return added
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Statement);
   };
   const post = async (path: string, body: object) => {
     const bytes = JSON.stringify(body);
-    const res = await fetch(svc.url + path, { method: 'POST', body: bytes, headers: { 'content-type': 'application/json', ...signedHeaders(CHANNEL, channelSecret(), 'POST', path, bytes) } });
+    const res = await fetch(svc.url + path, {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'application/json', ...signedHeaders(CHANNEL, channelSecret(), 'POST', path, bytes) },
+    });
     return res.json();
   };
-  const inbox = async (mobile: string) => (await fetch(`${svc.url}/sandbox/sms?mobile=${mobile}`)).json() as Promise<{ messages: { code: string }[] }>;
+  const inbox = async (mobile: string) =>
+    (await fetch(`${svc.url}/sandbox/sms?mobile=${mobile}`)).json() as Promise<{ messages: { code: string }[] }>;
   const BIND = `/${CHANNEL.toLowerCase()}channel/bindCard?r_c=${CHANNEL}`;
   const LIST = `/${CHANNEL.toLowerCase()}channel/bankCardList?r_c=${CHANNEL}`;
   await post(LIST, { user_id: identity(SEED - 1).user_id }); // opens each pool's connection (and its set-up statements) first
-  const out: Record<'existing' | 'replay' | 'list' | 'newFirst' | 'newCardFlow', Statement[][]> = { existing: [], replay: [], list: [], newFirst: [], newCardFlow: [] };
+  const out: Record<'existing' | 'replay' | 'list' | 'newFirst' | 'newCardFlow', Statement[][]> = {
+    existing: [],
+    replay: [],
+    list: [],
+    newFirst: [],
+    newCardFlow: [],
+  };
   for (let variant = 0; variant < VARIANTS; variant++) {
     const bound = identity(variant);
-    out.existing.push(await record(() => post(BIND, { user_id: bound.user_id, bank_card: bound.bank_card, open_bank: 'ICBC', bind_card_src: 2 })));
+    out.existing.push(
+      await record(() => post(BIND, { user_id: bound.user_id, bank_card: bound.bank_card, open_bank: 'ICBC', bind_card_src: 2 })),
+    );
     out.replay.push(await record(() => post(BIND, { ...bound, verify_code: '123456' })));
     out.list.push(await record(() => post(LIST, { user_id: bound.user_id })));
     const newcomer = identity(takeFreshUsers(1));
     const first = await record(() => post(BIND, newcomer));
     let code = '';
-    const sms = await record(async () => { code = (await inbox(newcomer.user_mobile)).messages[0].code; });
+    const sms = await record(async () => {
+      code = (await inbox(newcomer.user_mobile)).messages[0].code;
+    });
     const confirm = await record(() => post(BIND, { ...newcomer, verify_code: code }));
     out.newFirst.push(first);
     out.newCardFlow.push([...first, ...sms, ...confirm]);
@@ -74,32 +99,36 @@ export async function databaseCeiling(dbUrl: string, variants: Statement[][], co
   // as the service: replay protection on a pool of a few sessions, the rest each on a session of its own; both with
   // the options (synchronous_commit) the service's sessions had
   const options = (protocol: boolean) => variants.flat().find((statement) => (statement.pool === PROTOCOL_POOL_NAME) === protocol)?.options;
-  const clients = await Promise.all(Array.from({ length: connections }, async () => {
-    const client = new pg.Client({ connectionString: dbUrl, options: options(false) });
-    await client.connect();
-    return client;
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const client = new pg.Client({ connectionString: dbUrl, options: options(false) });
+      await client.connect();
+      return client;
+    }),
+  );
   const protocolPool = new pg.Pool({ connectionString: dbUrl, max: PROTOCOL_POOL_MAX, options: options(true) });
   const until = Date.now() + seconds * 1000;
   let done = 0;
-  await Promise.all(clients.map(async (client) => {
-    while (Date.now() < until) {
-      const sequence = variants[Math.floor(Math.random() * variants.length)];
-      // every request carries a new nonce: replay each sequence under a fresh one, as the service sees them
-      const nonce = sequence.find((statement) => /INSERT INTO nonces/.test(statement.text))?.values?.[1];
-      const freshNonce = randomBytes(16).toString('hex');
-      try {
-        for (const statement of sequence) {
-          const values = statement.values?.map((value) => (value === nonce ? freshNonce : value));
-          const query = statement.name ? { name: statement.name, text: statement.text, values } : { text: statement.text, values };
-          await (statement.pool === PROTOCOL_POOL_NAME ? protocolPool : client).query(query);
+  await Promise.all(
+    clients.map(async (client) => {
+      while (Date.now() < until) {
+        const sequence = variants[Math.floor(Math.random() * variants.length)];
+        // every request carries a new nonce: replay each sequence under a fresh one, as the service sees them
+        const nonce = sequence.find((statement) => /INSERT INTO nonces/.test(statement.text))?.values?.[1];
+        const freshNonce = randomBytes(16).toString('hex');
+        try {
+          for (const statement of sequence) {
+            const values = statement.values?.map((value) => (value === nonce ? freshNonce : value));
+            const query = statement.name ? { name: statement.name, text: statement.text, values } : { text: statement.text, values };
+            await (statement.pool === PROTOCOL_POOL_NAME ? protocolPool : client).query(query);
+          }
+        } catch {
+          await client.query('ROLLBACK').catch(() => {});
         }
-      } catch {
-        await client.query('ROLLBACK').catch(() => {});
+        done++;
       }
-      done++;
-    }
-  }));
+    }),
+  );
   await Promise.all(clients.map((client) => client.end()));
   await protocolPool.end();
   return done / seconds;

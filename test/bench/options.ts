@@ -20,8 +20,9 @@ export const OVERLOAD_SECONDS = numberFlag('overload-seconds', 30);
 export const ALL_SCENARIOS = ['existing', 'newCardFlow', 'replay', 'list', 'mix'] as const;
 export type Scenario = (typeof ALL_SCENARIOS)[number];
 /** with --only: just these scenarios and their ceilings (a quick check while working on one path) */
-export const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1]?.split(',') ?? [] : undefined;
-if (ONLY?.some((name) => !ALL_SCENARIOS.includes(name as Scenario))) throw new Error(`--only takes scenarios among ${ALL_SCENARIOS.join(',')}`);
+export const ONLY = args.includes('--only') ? (args[args.indexOf('--only') + 1]?.split(',') ?? []) : undefined;
+if (ONLY?.some((name) => !ALL_SCENARIOS.includes(name as Scenario)))
+  throw new Error(`--only takes scenarios among ${ALL_SCENARIOS.join(',')}`);
 export const SCENARIOS = ONLY ? ALL_SCENARIOS.filter((scenario) => ONLY.includes(scenario)) : ALL_SCENARIOS;
 
 export const SEED = 5000; // bound users every scenario draws from

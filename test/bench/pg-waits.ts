@@ -9,9 +9,18 @@ export type Waits = { at: number; waits: string[] }[];
 export type Io = { walBytes: number; walFpi: number; checkpoints: number; checkpointerPages: number; backendPages: number };
 
 async function ioCounters(client: pg.Client): Promise<Io> {
-  const { rows: [row] } = await client.query(`SELECT w.wal_bytes, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req AS checkpoints, b.buffers_checkpoint, b.buffers_backend
+  const {
+    rows: [row],
+  } =
+    await client.query(`SELECT w.wal_bytes, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req AS checkpoints, b.buffers_checkpoint, b.buffers_backend
     FROM pg_stat_wal w, pg_stat_bgwriter b`);
-  return { walBytes: Number(row.wal_bytes), walFpi: Number(row.wal_fpi), checkpoints: Number(row.checkpoints), checkpointerPages: Number(row.buffers_checkpoint), backendPages: Number(row.buffers_backend) };
+  return {
+    walBytes: Number(row.wal_bytes),
+    walFpi: Number(row.wal_fpi),
+    checkpoints: Number(row.checkpoints),
+    checkpointerPages: Number(row.buffers_checkpoint),
+    backendPages: Number(row.buffers_backend),
+  };
 }
 
 /** Samples pg_stat_activity every 10 ms while `during` runs: the wait event of each active session of the service's pools ('CPU' when none). */
@@ -33,7 +42,11 @@ export async function sampledWaits<T>(dbUrl: string, during: () => Promise<T>): 
   try {
     const result = await during();
     const after = await ioCounters(client); // queued behind the sampler's query on the same client; a later sample falls outside the timeline
-    return { result, samples, io: Object.fromEntries(Object.entries(after).map(([key, value]) => [key, value - before[key as keyof Io]])) as Io };
+    return {
+      result,
+      samples,
+      io: Object.fromEntries(Object.entries(after).map(([key, value]) => [key, value - before[key as keyof Io]])) as Io,
+    };
   } finally {
     running = false;
     await sampling;
@@ -41,7 +54,11 @@ export async function sampledWaits<T>(dbUrl: string, during: () => Promise<T>): 
   }
 }
 
-export interface WaitShares { all: Record<string, number>; slow: Record<string, number>; slowSeconds: number }
+export interface WaitShares {
+  all: Record<string, number>;
+  slow: Record<string, number>;
+  slowSeconds: number;
+}
 
 /** Shares of the sampled waits, overall and in the seconds whose slowest answer took more than `slowMs`. */
 export function waitShares(runs: { load: Load; samples: Waits }[], slowMs: number): WaitShares {
@@ -62,7 +79,11 @@ export function waitShares(runs: { load: Load; samples: Waits }[], slowMs: numbe
   }
   const shares = (counts: Record<string, number>) => {
     const total = Object.values(counts).reduce((sum, count) => sum + count, 0) || 1;
-    return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([wait, count]) => [wait, Math.round((count / total) * 1000) / 10]));
+    return Object.fromEntries(
+      Object.entries(counts)
+        .sort((a, b) => b[1] - a[1])
+        .map(([wait, count]) => [wait, Math.round((count / total) * 1000) / 10]),
+    );
   };
   return { all: shares(all), slow: shares(slow), slowSeconds };
 }

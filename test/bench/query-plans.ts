@@ -11,13 +11,17 @@ export async function explainHot(dbUrl: string, sql: ScenarioSql): Promise<Recor
     const seen = new Set<string>();
     for (const sequence of [...sql.existing, ...sql.list, ...sql.replay, ...sql.newCardFlow]) {
       for (const statement of sequence) {
-        if (!/^\s*(SELECT|UPDATE|INSERT|WITH)/i.test(statement.text) || seen.has(statement.text) || /pg_advisory/.test(statement.text)) continue;
+        if (!/^\s*(SELECT|UPDATE|INSERT|WITH)/i.test(statement.text) || seen.has(statement.text) || /pg_advisory/.test(statement.text))
+          continue;
         seen.add(statement.text);
         await client.query('BEGIN');
-        const explained = await client.query(`EXPLAIN ANALYZE ${statement.text}`, statement.values)
+        const explained = await client
+          .query(`EXPLAIN ANALYZE ${statement.text}`, statement.values)
           .catch((error: Error) => ({ rows: [{ 'QUERY PLAN': `(${error.message})` }] }));
         await client.query('ROLLBACK');
-        plans[statement.text.replace(/\s+/g, ' ').slice(0, 160)] = explained.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
+        plans[statement.text.replace(/\s+/g, ' ').slice(0, 160)] = explained.rows
+          .map((row: Record<string, string>) => row['QUERY PLAN'])
+          .join('\n');
       }
     }
   } finally {

@@ -12,7 +12,9 @@ export function recordSql(file: string): void {
     const text = typeof first === 'string' ? first : (first as { text?: string })?.text;
     const values = typeof first === 'string' ? (Array.isArray(second) ? second : undefined) : (first as { values?: unknown[] })?.values;
     // replayed on a session like this one: of the same pool, with the same options (synchronous_commit)
-    const { application_name: pool, options } = (this as unknown as { connectionParameters: { application_name?: string; options?: string } }).connectionParameters;
+    const { application_name: pool, options } = (
+      this as unknown as { connectionParameters: { application_name?: string; options?: string } }
+    ).connectionParameters;
     const name = typeof first === 'string' ? undefined : (first as { name?: string })?.name; // prepared, replayed prepared
     // written before the statement is sent, so a request's lines are all in the file once its answer arrives
     if (text) appendFileSync(file, JSON.stringify({ text, values, ...(name ? { name } : {}), pool, options }) + '\n');

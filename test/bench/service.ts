@@ -24,10 +24,21 @@ export function channelSecret(): string {
 }
 
 export function startService(dbUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Listening> {
-  return startListening('src/main.ts', {
-    DATABASE_URL: dbUrl, PORT: '0', NODE_ENV: 'development', VALIDATE_RESPONSES: 'false', LOG_LEVEL: 'warn',
-    RATE_LIMIT_PER_SECOND: '1000000', PURGE_INTERVAL_MS: '0', ...env,
-  }, false, nodeArgs);
+  return startListening(
+    'src/main.ts',
+    {
+      DATABASE_URL: dbUrl,
+      PORT: '0',
+      NODE_ENV: 'development',
+      VALIDATE_RESPONSES: 'false',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_PER_SECOND: '1000000',
+      PURGE_INTERVAL_MS: '0',
+      ...env,
+    },
+    false,
+    nodeArgs,
+  );
 }
 
 /** The service with the SQL recorder (record-sql.ts) preloaded, appending every statement it sends to `file`. */

@@ -26,14 +26,22 @@ function setPath(t, path) {
 }
 async function post(path, body) {
   const bytes = JSON.stringify(body);
-  const res = await fetch(base() + path, { method: 'POST', body: bytes, headers: { 'Content-Type': 'application/json', ...signedHeaders(CHANNEL, SECRET, 'POST', path, bytes) } });
+  const res = await fetch(base() + path, {
+    method: 'POST',
+    body: bytes,
+    headers: { 'Content-Type': 'application/json', ...signedHeaders(CHANNEL, SECRET, 'POST', path, bytes) },
+  });
   return res.json();
 }
 
 /** A case the service's fault switch provokes. */
 const fault = (point) => ({
   before: (t) => {
-    if (!FAULTS) { t.skip = true; hooks.log(`skipped ${t.name}: it needs the service's test-only fault switch (FAULTS=on, and DREDD_FAULTS=on here)`); return; }
+    if (!FAULTS) {
+      t.skip = true;
+      hooks.log(`skipped ${t.name}: it needs the service's test-only fault switch (FAULTS=on, and DREDD_FAULTS=on here)`);
+      return;
+    }
     t.request.headers['X-Bindcard-Fault'] = point;
   },
 });
@@ -44,9 +52,17 @@ const protocolCases = (operation) => ({
   429: fault('rate-limit'),
   400: { before: (t) => setBody(t, { ...JSON.parse(t.request.body), user_id: 'not a valid id!' }) },
   404: { before: (t) => setPath(t, `/nosuchchannel/${operation}?r_c=NOSUCH`) },
-  405: { before: (t) => { t.request.method = 'PUT'; } },
+  405: {
+    before: (t) => {
+      t.request.method = 'PUT';
+    },
+  },
   413: { before: (t) => setBody(t, JSON.stringify({ user_id: 'x'.repeat(70 * 1024) })) },
-  415: { before: (t) => { t.request.headers['Content-Type'] = 'text/plain'; } },
+  415: {
+    before: (t) => {
+      t.request.headers['Content-Type'] = 'text/plain';
+    },
+  },
   500: fault('internal-error'),
 });
 
@@ -73,7 +89,11 @@ const CASES = {
     200: {},
     400: { before: (t) => setPath(t, '/sandbox/sms?mobile=12345') },
     404: { before: (t) => setPath(t, '/sandbox/nothing?mobile=13420504517') },
-    405: { before: (t) => { t.request.method = 'POST'; } },
+    405: {
+      before: (t) => {
+        t.request.method = 'POST';
+      },
+    },
     500: fault('internal-error'),
     503: fault('overload'),
   },
@@ -87,7 +107,10 @@ function caseOf(t) {
 hooks.beforeEach(async (t, done) => {
   const c = caseOf(t);
   try {
-    if (!c) { t.fail = `no hook shapes ${t.name}: add one to test/contract/hooks.cjs`; return done(); }
+    if (!c) {
+      t.fail = `no hook shapes ${t.name}: add one to test/contract/hooks.cjs`;
+      return done();
+    }
     if (c.before) await c.before(t);
     if (t.fullPath.includes('channel/')) {
       // the document's examples name the DEMO channel; QA may call as another
@@ -95,7 +118,10 @@ hooks.beforeEach(async (t, done) => {
       sign(t, c.secret);
     }
     done();
-  } catch (e) { t.fail = `hook failed: ${e.message}`; done(); }
+  } catch (e) {
+    t.fail = `hook failed: ${e.message}`;
+    done();
+  }
 });
 
 // Koa answers `application/json; charset=utf-8`; Dredd compares the media type to the letter.

@@ -4,8 +4,12 @@
 // says so (otherwise they are skipped with the reason). No case writes to the database.
 import { runCommand, withService } from '../../scripts/with-service.mjs';
 
-const dredd = (url, faults) => runCommand('npx', ['dredd', 'openapi/openapi.yaml', url, '--hookfiles=test/contract/hooks.cjs', '--loglevel=warning'],
-  { BINDCARD_URL: url, DREDD_FAULTS: faults, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=tsx`.trim() });
+const dredd = (url, faults) =>
+  runCommand('npx', ['dredd', 'openapi/openapi.yaml', url, '--hookfiles=test/contract/hooks.cjs', '--loglevel=warning'], {
+    BINDCARD_URL: url,
+    DREDD_FAULTS: faults,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=tsx`.trim(),
+  });
 
 const started = performance.now();
 let code;

@@ -5,13 +5,27 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sign } from '../../src/sdk/sign.ts';
 
 /** What the fake answers to one call: a status and a body (a string is sent as it is), after an optional delay. */
-export interface FakeAnswer { status?: number; body: unknown; delayMs?: number }
-export interface FakeCall { path: string; body: Record<string, unknown>; headers: IncomingMessage['headers'] }
+export interface FakeAnswer {
+  status?: number;
+  body: unknown;
+  delayMs?: number;
+}
+export interface FakeCall {
+  path: string;
+  body: Record<string, unknown>;
+  headers: IncomingMessage['headers'];
+}
 type Script = (call: FakeCall) => FakeAnswer;
 
 const DEFAULTS: Record<string, Script> = {
   '/v1/card-auth/verify': () => ({ body: { result: 'APPROVED' } }),
-  '/v1/card-auth/sign': (c) => ({ body: { agreement_no: `AG${String(c.body.request_no).replace(/[^A-Za-z0-9]/g, '').slice(-20)}` } }),
+  '/v1/card-auth/sign': (c) => ({
+    body: {
+      agreement_no: `AG${String(c.body.request_no)
+        .replace(/[^A-Za-z0-9]/g, '')
+        .slice(-20)}`,
+    },
+  }),
   '/v1/sms/send': () => ({ body: { accepted: true } }),
 };
 
@@ -29,7 +43,10 @@ export class FakeGateway {
   private server!: Server;
   url = '';
 
-  constructor(readonly clientId = 'BINDCARD', readonly secret = 'fake-gateway-secret-0123') {}
+  constructor(
+    readonly clientId = 'BINDCARD',
+    readonly secret = 'fake-gateway-secret-0123',
+  ) {}
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -59,7 +76,10 @@ export class FakeGateway {
 
   /** The texts sent to a mobile, newest first. */
   smsTo(mobile: string): string[] {
-    return this.calls.filter((c) => c.path === '/v1/sms/send' && c.body.mobile === mobile).map((c) => String(c.body.text)).reverse();
+    return this.calls
+      .filter((c) => c.path === '/v1/sms/send' && c.body.mobile === mobile)
+      .map((c) => String(c.body.text))
+      .reverse();
   }
 
   /** The newest 6-digit code sent to a mobile. */
@@ -80,10 +100,12 @@ export class FakeGateway {
     const raw = Buffer.concat(chunks);
     const h = req.headers;
     const expected = sign(this.secret, req.method!, req.url!, String(h['x-timestamp']), String(h['x-nonce']), raw);
-    if (h['x-channel'] !== this.clientId || h['x-signature'] !== expected) return this.send(res, { status: 401, body: { error: 'bad signature' } });
+    if (h['x-channel'] !== this.clientId || h['x-signature'] !== expected)
+      return this.send(res, { status: 401, body: { error: 'bad signature' } });
     const key = h['idempotency-key'];
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-    if (typeof key !== 'string' || body.request_no !== key) return this.send(res, { status: 400, body: { error: 'Idempotency-Key must be the request_no' } });
+    if (typeof key !== 'string' || body.request_no !== key)
+      return this.send(res, { status: 400, body: { error: 'Idempotency-Key must be the request_no' } });
     const call = { path: req.url!, body, headers: h };
     this.calls.push(call);
     const stored = this.answered.get(`${req.url} ${key}`);

@@ -1,10 +1,28 @@
 import type {
-  AuditEvent, BindingStores, BoundCard, CardRef, FlowKey, NewBinding, Owner, SmsCounts, Tx, Verification, VerificationChanges,
+  AuditEvent,
+  BindingStores,
+  BoundCard,
+  CardRef,
+  FlowKey,
+  NewBinding,
+  Owner,
+  SmsCounts,
+  Tx,
+  Verification,
+  VerificationChanges,
 } from '../../src/domain/stores.ts';
 
 const HOUR = 3600_000;
 
-interface Card { id: string; cardHash: string; personIdHash: string; masked: string; bank: string; cardType: number; agreementNo: string }
+interface Card {
+  id: string;
+  cardHash: string;
+  personIdHash: string;
+  masked: string;
+  bank: string;
+  cardType: number;
+  agreementNo: string;
+}
 interface Tables {
   verifications: Verification[];
   smsSends: { mobileHash: string; cardHash: string; at: Date }[];
@@ -60,20 +78,40 @@ export class MemoryStores implements BindingStores {
 
   verifications = {
     openForFirstCall: async (_tx: Tx, key: FlowKey, now: Date) => {
-      let flow = this.tables.verifications.find((v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash);
+      let flow = this.tables.verifications.find(
+        (v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash,
+      );
       if (!flow) {
         flow = {
-          id: String(this.nextId++), channel: key.channel, user_id: key.userId, card_hash: key.cardHash, details_hash: key.detailsHash,
-          id_number_hash: key.idHash, mobile_hash: key.mobileHash, generation: 1, auth_status: null, code_seq: 0, code_hash: null,
-          code_expires_at: null, code_sent_at: null, code_attempts: 0, code_tried: [], code_verified_at: null, bound_card_id: null,
-          busy_until: null, created_at: now, updated_at: now,
+          id: String(this.nextId++),
+          channel: key.channel,
+          user_id: key.userId,
+          card_hash: key.cardHash,
+          details_hash: key.detailsHash,
+          id_number_hash: key.idHash,
+          mobile_hash: key.mobileHash,
+          generation: 1,
+          auth_status: null,
+          code_seq: 0,
+          code_hash: null,
+          code_expires_at: null,
+          code_sent_at: null,
+          code_attempts: 0,
+          code_tried: [],
+          code_verified_at: null,
+          bound_card_id: null,
+          busy_until: null,
+          created_at: now,
+          updated_at: now,
         };
         this.tables.verifications.push(flow);
       }
       return { flow: structuredClone(flow), owner: this.ownerOf(key) };
     },
     lockForConfirmation: async (_tx: Tx, key: FlowKey) => {
-      const flow = this.tables.verifications.find((v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash);
+      const flow = this.tables.verifications.find(
+        (v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash,
+      );
       return flow && structuredClone(flow);
     },
     update: async (_tx: Tx, flow: Verification, changes: VerificationChanges, now: Date) => this.write(flow, changes, now),
@@ -118,8 +156,13 @@ export class MemoryStores implements BindingStores {
       let card = this.tables.cards.find((c) => c.cardHash === binding.cardHash);
       if (!card) {
         card = {
-          id: `card_${String(this.nextId++).padStart(16, '0')}`, cardHash: binding.cardHash, personIdHash: binding.idHash, masked: binding.masked,
-          bank: binding.bank, cardType: binding.cardType, agreementNo: binding.agreementNo,
+          id: `card_${String(this.nextId++).padStart(16, '0')}`,
+          cardHash: binding.cardHash,
+          personIdHash: binding.idHash,
+          masked: binding.masked,
+          bank: binding.bank,
+          cardType: binding.cardType,
+          agreementNo: binding.agreementNo,
         };
         this.tables.cards.push(card);
       }
@@ -130,14 +173,15 @@ export class MemoryStores implements BindingStores {
       }
       return { cardId, samePerson: true };
     },
-    listForUser: async (channel: string, userId: string): Promise<BoundCard[]> => this.tables.bindings
-      .filter((b) => b.channel === channel && b.userId === userId)
-      .reverse()
-      .map((b) => this.boundCard(b.cardId)),
+    listForUser: async (channel: string, userId: string): Promise<BoundCard[]> =>
+      this.tables.bindings
+        .filter((b) => b.channel === channel && b.userId === userId)
+        .reverse()
+        .map((b) => this.boundCard(b.cardId)),
     findForUser: async (channel: string, userId: string, ref: CardRef): Promise<BoundCard | undefined> => {
-      const card = this.tables.cards.find((c) => ('cardId' in ref
-        ? c.id === ref.cardId && (c.masked === ref.number || c.cardHash === ref.cardHash)
-        : c.cardHash === ref.cardHash));
+      const card = this.tables.cards.find((c) =>
+        'cardId' in ref ? c.id === ref.cardId && (c.masked === ref.number || c.cardHash === ref.cardHash) : c.cardHash === ref.cardHash,
+      );
       const bound = card && this.tables.bindings.some((b) => b.channel === channel && b.userId === userId && b.cardId === card.id);
       return bound ? this.boundCard(card.id) : undefined;
     },

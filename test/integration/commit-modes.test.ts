@@ -5,11 +5,19 @@ import { embeddedRun, resetDb, testDatabaseUrl, testDb } from '../setup/database
 import { seedExistingCard, seedNewCard, startService } from '../setup/service.ts';
 
 const one = async <T>(text: string, replacements: Record<string, unknown> = {}) =>
-  (await testDb().query(text, { type: QueryTypes.SELECT, replacements }).catch((e) => { throw new Error(String(e.original ?? e)); }))[0] as T;
+  (
+    await testDb()
+      .query(text, { type: QueryTypes.SELECT, replacements })
+      .catch((e) => {
+        throw new Error(String(e.original ?? e));
+      })
+  )[0] as T;
 
 describe('commit modes', () => {
   // main.ts opens asynchronous pools only on a PostgreSQL server; the embedded database is one session for all.
-  beforeEach(function () { if (embeddedRun) this.skip(); });
+  beforeEach(function () {
+    if (embeddedRun) this.skip();
+  });
 
   it('an asyncCommit pool runs with synchronous_commit off; the default pool with it on', async () => {
     const async = connect(testDatabaseUrl(), 1, { asyncCommit: true });
@@ -38,16 +46,21 @@ describe('commit modes', () => {
           `SELECT count(*)::int AS written, count(w.xid)::int AS durable
              FROM (${rows}) r LEFT JOIN pg_get_wal_records_info(CAST(:start AS pg_lsn), CAST(:flushed AS pg_lsn)) w
                ON w.resource_manager = 'Transaction' AND w.record_type = 'COMMIT' AND w.xid::text = r.xmin::text`,
-          { start, flushed });
+          { start, flushed },
+        );
       };
       const user = "user_id = '246964109149933'";
-      const first = await onDisk(() => svc.bind(seedNewCard()),
-        `SELECT xmin FROM verifications WHERE ${user} UNION SELECT xmin FROM sms_sends UNION SELECT xmin FROM audit_events`);
+      const first = await onDisk(
+        () => svc.bind(seedNewCard()),
+        `SELECT xmin FROM verifications WHERE ${user} UNION SELECT xmin FROM sms_sends UNION SELECT xmin FROM audit_events`,
+      );
       expect(first).to.deep.equal({ written: 3, durable: 3 });
       const [sms] = await svc.inbox('13420504517');
-      const confirmed = await onDisk(() => svc.bind(seedNewCard({ verify_code: sms.code })),
+      const confirmed = await onDisk(
+        () => svc.bind(seedNewCard({ verify_code: sms.code })),
         `SELECT xmin FROM bindings WHERE ${user} UNION SELECT xmin FROM cards UNION SELECT xmin FROM verifications WHERE ${user}
-         UNION SELECT xmin FROM (SELECT xmin FROM audit_events ORDER BY id DESC LIMIT 1) a`);
+         UNION SELECT xmin FROM (SELECT xmin FROM audit_events ORDER BY id DESC LIMIT 1) a`,
+      );
       expect(confirmed.written).to.be.greaterThan(1);
       expect(confirmed.durable).to.equal(confirmed.written);
       // an existing card's confirmation writes its audit event only

@@ -6,7 +6,9 @@ const SECRETS = ['6222022005001212723', '110108198802019650', '13420504517', 'å¼
 
 describe('personal data never leaks', () => {
   let svc: Service;
-  before(async () => { svc = await startService({ LOG_LEVEL: 'debug' }); });
+  before(async () => {
+    svc = await startService({ LOG_LEVEL: 'debug' });
+  });
   after(() => svc.stop());
   beforeEach(resetDb);
 
@@ -22,7 +24,14 @@ describe('personal data never leaks', () => {
     ];
     // the sandbox phone's query string carries a mobile: the access log keeps the path only
     answers.push(await svc.request('GET', '/sandbox/sms?mobile=13420504517'));
-    answers.push(await svc.request('POST', '/demochannel/bindCard?r_c=DEMO', seedNewCard(), { 'x-signature': 'f'.repeat(64), 'x-channel': 'DEMO', 'x-timestamp': '1', 'x-nonce': 'n'.repeat(20) }));
+    answers.push(
+      await svc.request('POST', '/demochannel/bindCard?r_c=DEMO', seedNewCard(), {
+        'x-signature': 'f'.repeat(64),
+        'x-channel': 'DEMO',
+        'x-timestamp': '1',
+        'x-nonce': 'n'.repeat(20),
+      }),
+    );
     const logs = svc.logs.join('');
     const seen = JSON.stringify(answers.slice(0, -2).map((a) => a.body)) + logs;
     for (const s of SECRETS) expect(seen, s).not.to.contain(s);
@@ -38,12 +47,16 @@ describe('personal data never leaks', () => {
 
   it('encrypts card, ID, mobile and name with a key id beside them', async () => {
     await bindNewCard(svc, seedNewCard());
-    const [[card]] = await testDb().query('SELECT card_enc, mobile_enc, key_id, masked FROM cards') as [Record<string, string>[], unknown];
-    const [[person]] = await testDb().query('SELECT id_number_enc, name_enc, key_id FROM persons') as [Record<string, string>[], unknown];
+    const [[card]] = (await testDb().query('SELECT card_enc, mobile_enc, key_id, masked FROM cards')) as [
+      Record<string, string>[],
+      unknown,
+    ];
+    const [[person]] = (await testDb().query('SELECT id_number_enc, name_enc, key_id FROM persons')) as [Record<string, string>[], unknown];
     expect(card.key_id).to.equal('dev1');
     expect(person.key_id).to.equal('dev1');
     expect(card.masked).to.equal('622202*********2723');
-    for (const v of [card.card_enc, card.mobile_enc, person.id_number_enc, person.name_enc]) expect(v).to.match(/^[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+$/);
+    for (const v of [card.card_enc, card.mobile_enc, person.id_number_enc, person.name_enc])
+      expect(v).to.match(/^[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+$/);
   });
 
   it('writes an append-only audit trail with masked values', async () => {
@@ -56,9 +69,17 @@ describe('personal data never leaks', () => {
       { event: 'EXISTING_CARD:BOUND', card_masked: '622202*********2723', result_code: 200, sub_code: null },
     ]);
     let refused = '';
-    await testDb().query('UPDATE audit_events SET result_code = 500').catch((e: Error) => { refused = e.message; });
+    await testDb()
+      .query('UPDATE audit_events SET result_code = 500')
+      .catch((e: Error) => {
+        refused = e.message;
+      });
     expect(refused).to.contain('append-only');
-    await testDb().query('DELETE FROM audit_events').catch((e: Error) => { refused = e.message + '!'; });
+    await testDb()
+      .query('DELETE FROM audit_events')
+      .catch((e: Error) => {
+        refused = e.message + '!';
+      });
     expect(refused).to.contain('append-only!');
   });
 });

@@ -8,11 +8,14 @@ import { resetDb, testDb } from '../setup/database.ts';
 import { seedNewCard, startService, type Service } from '../setup/service.ts';
 
 const count = async (table: string) => {
-  const [[row]] = await testDb().query(`SELECT count(*)::int AS n FROM ${table}`) as [{ n: number }[], unknown];
+  const [[row]] = (await testDb().query(`SELECT count(*)::int AS n FROM ${table}`)) as [{ n: number }[], unknown];
   return row.n;
 };
 
-interface Turn { admitted: boolean; atOnce: boolean }
+interface Turn {
+  admitted: boolean;
+  atOnce: boolean;
+}
 
 /**
  * Watches every Admission (the app's gate): each request's turn in order of arrival, whether it was let in, and
@@ -26,7 +29,9 @@ function watchAdmission() {
   Admission.prototype.enter = function (this: Admission) {
     const entered = enter.call(this);
     let settled = false;
-    void entered.then(() => { settled = true; });
+    void entered.then(() => {
+      settled = true;
+    });
     const atOnce = new Promise<boolean>((resolve) => setImmediate(() => resolve(settled)));
     turns.push(Promise.all([entered, atOnce]).then(([admitted, atOnce]) => ({ admitted, atOnce })));
     for (const w of waiting.filter((w) => w.n <= turns.length)) w.resolve();
@@ -37,7 +42,9 @@ function watchAdmission() {
     arrivals: (n: number) => new Promise<void>((resolve) => (turns.length >= n ? resolve() : waiting.push({ n, resolve }))),
     /** The i-th request's turn (from 0), once decided. */
     turn: (i: number) => turns[i],
-    restore: () => { Admission.prototype.enter = enter; },
+    restore: () => {
+      Admission.prototype.enter = enter;
+    },
   };
 }
 
@@ -47,14 +54,28 @@ function partialRequest(svc: Service): { finish(): Promise<number> } {
   const body = JSON.stringify({ user_id: 'u' });
   const req = httpRequest(`${svc.url}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...signedHeaders('DEMO', 'demo-secret', 'POST', path, body) },
+    headers: {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      ...signedHeaders('DEMO', 'demo-secret', 'POST', path, body),
+    },
   });
   const answered = new Promise<number>((resolve, reject) => {
-    req.on('response', (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject);
+    req
+      .on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      })
+      .on('error', reject);
   });
   answered.catch(() => {}); // a test that fails before finish leaves the connection to the service's stop
   req.write(body.slice(0, 5));
-  return { finish: () => { req.end(body.slice(5)); return answered; } };
+  return {
+    finish: () => {
+      req.end(body.slice(5));
+      return answered;
+    },
+  };
 }
 
 describe('housekeeping and overload', () => {
@@ -67,7 +88,9 @@ describe('housekeeping and overload', () => {
     await db.query("INSERT INTO nonces (channel, nonce, signature, created_at) VALUES ('DEMO', 'fresh-nonce-000001', 's', now())");
     await db.query(`INSERT INTO sms_sends (mobile_hash, card_hash, sent_at)
       SELECT 'm', 'c', now() - interval '26 hours' FROM generate_series(1, 7) UNION ALL SELECT 'm', 'c', now() - interval '23 hours'`);
-    await db.query(`INSERT INTO rate_counters (channel, window_start, slot, count) VALUES ('DEMO', now() - interval '1 hour', 1, 5), ('DEMO', now(), 1, 1)`);
+    await db.query(
+      `INSERT INTO rate_counters (channel, window_start, slot, count) VALUES ('DEMO', now() - interval '1 hour', 1, 5), ('DEMO', now(), 1, 1)`,
+    );
     const svc = await startService();
     try {
       await svc.bind(seedNewCard());
@@ -76,20 +99,27 @@ describe('housekeeping and overload', () => {
       await svc.stop();
     }
     // both flows began 26 hours ago; one was last touched then, the other an hour ago
-    await db.query("UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '26 hours' WHERE user_id <> 'still-going'");
-    await db.query("UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '1 hour' WHERE user_id = 'still-going'");
+    await db.query(
+      "UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '26 hours' WHERE user_id <> 'still-going'",
+    );
+    await db.query(
+      "UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '1 hour' WHERE user_id = 'still-going'",
+    );
     const gone = await purgeExpired(db, new Date(), 10);
     expect(gone).to.deep.equal({ nonces: 25, rate_counters: 1, verifications: 1, sms_sends: 7, sandbox_sms: 0 });
     expect(await count('nonces')).to.equal(3); // the fresh one and the binds' own
     expect(await count('sms_sends')).to.equal(3);
     expect(await count('rate_counters')).to.be.greaterThan(0);
-    const [left] = await db.query('SELECT user_id FROM verifications') as [{ user_id: string }[], unknown];
+    const [left] = (await db.query('SELECT user_id FROM verifications')) as [{ user_id: string }[], unknown];
     expect(left).to.deep.equal([{ user_id: 'still-going' }]);
   });
 
   it('indexes no verification column that a flow updates, so those updates can be HOT (no index writes)', async () => {
-    const [rows] = await testDb().query(`SELECT DISTINCT a.attname FROM pg_index i
-      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) WHERE i.indrelid = 'verifications'::regclass`) as [{ attname: string }[], unknown];
+    const [rows] = (await testDb().query(`SELECT DISTINCT a.attname FROM pg_index i
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) WHERE i.indrelid = 'verifications'::regclass`)) as [
+      { attname: string }[],
+      unknown,
+    ];
     expect(rows.map((r) => r.attname).sort()).to.deep.equal(['card_hash', 'channel', 'created_at', 'id', 'user_id']);
   });
 
@@ -120,14 +150,20 @@ describe('housekeeping and overload', () => {
     }
   });
 
-  it('serves queued requests once a place frees, each one\'s deadline counted from its arrival', async () => {
+  it("serves queued requests once a place frees, each one's deadline counted from its arrival", async () => {
     let reviews = 0;
-    const svc = await startService({ MAX_INFLIGHT: '1', QUEUE_WAIT_MS: '1000', REQUEST_DEADLINE_MS: '200' }, {
-      auth: {
-        verify: () => { reviews++; return Promise.resolve({ approved: true }); },
-        sign: () => Promise.resolve({ agreementNo: 'AGR1' }),
+    const svc = await startService(
+      { MAX_INFLIGHT: '1', QUEUE_WAIT_MS: '1000', REQUEST_DEADLINE_MS: '200' },
+      {
+        auth: {
+          verify: () => {
+            reviews++;
+            return Promise.resolve({ approved: true });
+          },
+          sign: () => Promise.resolve({ agreementNo: 'AGR1' }),
+        },
       },
-    });
+    );
     const gate = watchAdmission();
     try {
       const holder = partialRequest(svc);

@@ -11,7 +11,12 @@ import { resetDb } from '../setup/database.ts';
 import { seedNewCard, startService, type Service } from '../setup/service.ts';
 
 const CARD: CardDetails = {
-  cardNumber: '6222022005001212723', idNumber: '110108198802019650', name: '张三', mobile: '13420504517', bank: 'ICBC', cardType: 0,
+  cardNumber: '6222022005001212723',
+  idNumber: '110108198802019650',
+  name: '张三',
+  mobile: '13420504517',
+  bank: 'ICBC',
+  cardType: 0,
 };
 const PERSONAL = [CARD.cardNumber, CARD.idNumber, CARD.mobile];
 
@@ -37,8 +42,15 @@ describe('HTTP gateway adapters against a fake gateway over HTTP', () => {
     const [call] = fake.calls;
     expect(call.path).to.equal('/v1/card-auth/verify');
     expect(call.headers['idempotency-key']).to.equal('A1-0');
-    expect(call.body).to.deep.equal({ request_no: 'A1-0', card_no: CARD.cardNumber, id_number: CARD.idNumber, name: '张三',
-      mobile: CARD.mobile, bank: 'ICBC', card_type: 0 });
+    expect(call.body).to.deep.equal({
+      request_no: 'A1-0',
+      card_no: CARD.cardNumber,
+      id_number: CARD.idNumber,
+      name: '张三',
+      mobile: CARD.mobile,
+      bank: 'ICBC',
+      card_type: 0,
+    });
 
     fake.script('/v1/card-auth/verify', () => ({ body: { result: 'REJECTED', reason: 'card reported lost' } }));
     expect(await within(1000, (s) => auth.verify('A2-0', CARD, s))).to.deep.equal({ approved: false, reason: 'card reported lost' });
@@ -60,18 +72,66 @@ describe('HTTP gateway adapters against a fake gateway over HTTP', () => {
   it('turns every answer it cannot trust into a ProviderError that names no personal data', async () => {
     const auth = new HttpCardAuthenticator(gw);
     const cases: [string, () => Promise<unknown>, string][] = [
-      ['HTTP 500', () => (fake.script('/v1/card-auth/verify', () => ({ status: 500, body: { echo: CARD } })), within(1000, (s) => auth.verify('x1', CARD, s))), 'HTTP 500'],
-      ['not JSON', () => (fake.script('/v1/card-auth/verify', () => ({ body: '<html>' })), within(1000, (s) => auth.verify('x2', CARD, s))), 'not JSON'],
-      ['an array', () => (fake.script('/v1/card-auth/verify', () => ({ body: [CARD.cardNumber] })), within(1000, (s) => auth.verify('x3', CARD, s))), 'not a JSON object'],
-      ['an unknown result', () => (fake.script('/v1/card-auth/verify', () => ({ body: { result: 'MAYBE' } })), within(1000, (s) => auth.verify('x4', CARD, s))), 'neither'],
-      ['no agreement number', () => (fake.script('/v1/card-auth/sign', () => ({ body: { agreement_no: '' } })), within(1000, (s) => auth.sign('x5', CARD, s))), 'agreement_no'],
-      ['an answer over 64 KiB', () => (fake.script('/v1/card-auth/verify', () => ({ body: { result: 'APPROVED', pad: 'x'.repeat(70_000) } })), within(1000, (s) => auth.verify('x9', CARD, s))), 'over 65536 bytes'],
-      ['SMS not accepted', () => (fake.script('/v1/sms/send', () => ({ body: { accepted: false } })), within(1000, (s) => new HttpSmsSender(gw).send('x6', CARD.mobile, '1', 't', s))), 'not accepted'],
-      ['a wrong secret', () => within(1000, (s) => new HttpCardAuthenticator({ ...gw, secret: 'another-secret-0000' }).verify('x7', CARD, s)), 'HTTP 401'],
-      ['nothing listening', () => within(1000, (s) => new HttpCardAuthenticator({ ...gw, url: closedPort }).verify('x8', CARD, s)), 'ECONNREFUSED'],
+      [
+        'HTTP 500',
+        () => (
+          fake.script('/v1/card-auth/verify', () => ({ status: 500, body: { echo: CARD } })),
+          within(1000, (s) => auth.verify('x1', CARD, s))
+        ),
+        'HTTP 500',
+      ],
+      [
+        'not JSON',
+        () => (fake.script('/v1/card-auth/verify', () => ({ body: '<html>' })), within(1000, (s) => auth.verify('x2', CARD, s))),
+        'not JSON',
+      ],
+      [
+        'an array',
+        () => (fake.script('/v1/card-auth/verify', () => ({ body: [CARD.cardNumber] })), within(1000, (s) => auth.verify('x3', CARD, s))),
+        'not a JSON object',
+      ],
+      [
+        'an unknown result',
+        () => (fake.script('/v1/card-auth/verify', () => ({ body: { result: 'MAYBE' } })), within(1000, (s) => auth.verify('x4', CARD, s))),
+        'neither',
+      ],
+      [
+        'no agreement number',
+        () => (fake.script('/v1/card-auth/sign', () => ({ body: { agreement_no: '' } })), within(1000, (s) => auth.sign('x5', CARD, s))),
+        'agreement_no',
+      ],
+      [
+        'an answer over 64 KiB',
+        () => (
+          fake.script('/v1/card-auth/verify', () => ({ body: { result: 'APPROVED', pad: 'x'.repeat(70_000) } })),
+          within(1000, (s) => auth.verify('x9', CARD, s))
+        ),
+        'over 65536 bytes',
+      ],
+      [
+        'SMS not accepted',
+        () => (
+          fake.script('/v1/sms/send', () => ({ body: { accepted: false } })),
+          within(1000, (s) => new HttpSmsSender(gw).send('x6', CARD.mobile, '1', 't', s))
+        ),
+        'not accepted',
+      ],
+      [
+        'a wrong secret',
+        () => within(1000, (s) => new HttpCardAuthenticator({ ...gw, secret: 'another-secret-0000' }).verify('x7', CARD, s)),
+        'HTTP 401',
+      ],
+      [
+        'nothing listening',
+        () => within(1000, (s) => new HttpCardAuthenticator({ ...gw, url: closedPort }).verify('x8', CARD, s)),
+        'ECONNREFUSED',
+      ],
     ];
     for (const [what, call, says] of cases) {
-      const err = await call().then(() => undefined, (e: Error) => e);
+      const err = await call().then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err, what).to.be.instanceOf(ProviderError);
       expect(err!.message, what).to.contain(says);
       for (const p of PERSONAL) expect(err!.message, what).not.to.contain(p);
@@ -97,7 +157,11 @@ describe('the service with HTTP gateways (sandbox off)', () => {
   before(async () => {
     fake = await new FakeGateway().start();
     svc = await startService({
-      SANDBOX: 'false', CARD_AUTH_URL: fake.url, CARD_AUTH_SECRET: fake.secret, SMS_URL: fake.url, SMS_SECRET: fake.secret,
+      SANDBOX: 'false',
+      CARD_AUTH_URL: fake.url,
+      CARD_AUTH_SECRET: fake.secret,
+      SMS_URL: fake.url,
+      SMS_SECRET: fake.secret,
     });
   });
   after(async () => {
@@ -125,7 +189,7 @@ describe('the service with HTTP gateways (sandbox off)', () => {
     expect((await svc.list(BODY.user_id as string, 'ACME')).body.data.cards[0].card_id).to.equal(done.body.data.card_id);
   });
 
-  it('answers 505 PROVIDER_TIMEOUT before 2 s to a gateway that takes 3 s; the retry gets the gateway\'s stored answer', async () => {
+  it("answers 505 PROVIDER_TIMEOUT before 2 s to a gateway that takes 3 s; the retry gets the gateway's stored answer", async () => {
     fake.script('/v1/card-auth/verify', () => ({ body: { result: 'APPROVED' }, delayMs: 3000 }));
     const slow = await svc.bind(BODY, 'ACME');
     expect(slow.body).to.deep.include({ code: 505 });
@@ -134,7 +198,9 @@ describe('the service with HTTP gateways (sandbox off)', () => {
     const retry = await svc.bind(BODY, 'ACME');
     expect(retry.body.data.status).to.equal('SMS_SENT');
     const reviews = fake.calls.filter((c) => c.path === '/v1/card-auth/verify');
-    expect(reviews.map((c) => c.body.request_no)).to.have.length(2).and.satisfy(([a, b]: string[]) => a === b); // one request number
+    expect(reviews.map((c) => c.body.request_no))
+      .to.have.length(2)
+      .and.satisfy(([a, b]: string[]) => a === b); // one request number
   });
 
   it('answers 501 AUTH_REJECTED to a rejected card and 505 PROVIDER_ERROR to a failing SMS gateway, logging no personal data', async () => {

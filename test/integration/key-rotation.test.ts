@@ -11,7 +11,8 @@ const K2 = `k2:${key(2)}`;
 
 async function keyIds(): Promise<string[]> {
   const [rows] = await testDb().query(
-    "SELECT key_id FROM persons UNION ALL SELECT key_id FROM cards UNION ALL SELECT key_id FROM channel_secrets ORDER BY 1");
+    'SELECT key_id FROM persons UNION ALL SELECT key_id FROM cards UNION ALL SELECT key_id FROM channel_secrets ORDER BY 1',
+  );
   return (rows as { key_id: string }[]).map((r) => r.key_id);
 }
 
@@ -22,7 +23,10 @@ describe('data key rotation', () => {
     const old = await startService({ DATA_KEYS: K1 });
     const secret = await old.addChannel('ACME');
     await bindNewCard(old, seedNewCard());
-    await bindNewCard(old, seedNewCard({ user_id: 'u2', bank_card: '6222020000000001111', id_number: idNumber(5), user_mobile: '13800000005' }));
+    await bindNewCard(
+      old,
+      seedNewCard({ user_id: 'u2', bank_card: '6222020000000001111', id_number: idNumber(5), user_mobile: '13800000005' }),
+    );
     await old.stop();
     expect(new Set(await keyIds())).to.deep.equal(new Set(['k1']));
 
@@ -37,7 +41,10 @@ describe('data key rotation', () => {
     // mid-rotation: reads and writes go on
     expect((await both.bind(seedExistingCard)).body.data.status).to.equal('BOUND');
     expect((await both.list('u', 'ACME')).status).to.equal(200);
-    await bindNewCard(both, seedNewCard({ user_id: 'u3', bank_card: '6222020000000002222', id_number: idNumber(6), user_mobile: '13800000006' }));
+    await bindNewCard(
+      both,
+      seedNewCard({ user_id: 'u3', bank_card: '6222020000000002222', id_number: idNumber(6), user_mobile: '13800000006' }),
+    );
 
     seen.length = 0;
     await rotateKeys(testDb(), vault, 2, (t, done, total) => seen.push(`${t} ${done}/${total}`));
@@ -51,9 +58,13 @@ describe('data key rotation', () => {
     only.secrets.set('ACME', secret);
     try {
       expect((await only.list('u', 'ACME')).status).to.equal(200);
-      const [rows] = await testDb().query('SELECT card_enc, key_id FROM cards') as [{ card_enc: string; key_id: string }[], unknown];
+      const [rows] = (await testDb().query('SELECT card_enc, key_id FROM cards')) as [{ card_enc: string; key_id: string }[], unknown];
       const k2 = new Vault(new Map([['k2', Buffer.from(key(2), 'base64')]]), 'k2', config.hashKey);
-      expect(rows.map((r) => k2.decrypt(r.card_enc, r.key_id)).sort()).to.deep.equal(['6222020000000001111', '6222020000000002222', '6222022005001212723']);
+      expect(rows.map((r) => k2.decrypt(r.card_enc, r.key_id)).sort()).to.deep.equal([
+        '6222020000000001111',
+        '6222020000000002222',
+        '6222022005001212723',
+      ]);
     } finally {
       await only.stop();
     }

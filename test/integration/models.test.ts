@@ -9,34 +9,56 @@ import { testDb } from '../setup/database.ts';
 function pgType(type: unknown): string {
   if (type instanceof DataTypes.ARRAY) return `_${pgType((type as unknown as { type: unknown }).type)}`;
   // BIGINT and SMALLINT are kinds of INTEGER in Sequelize: they come first
-  const names: [unknown, string][] = [[DataTypes.BIGINT, 'int8'], [DataTypes.SMALLINT, 'int2'], [DataTypes.INTEGER, 'int4'],
-    [DataTypes.TEXT, 'text'], [DataTypes.DATE, 'timestamptz'], [DataTypes.JSONB, 'jsonb']];
+  const names: [unknown, string][] = [
+    [DataTypes.BIGINT, 'int8'],
+    [DataTypes.SMALLINT, 'int2'],
+    [DataTypes.INTEGER, 'int4'],
+    [DataTypes.TEXT, 'text'],
+    [DataTypes.DATE, 'timestamptz'],
+    [DataTypes.JSONB, 'jsonb'],
+  ];
   const found = names.find(([dataType]) => type === dataType || type instanceof (dataType as new () => unknown));
   if (!found) throw new Error(`no PostgreSQL name for ${String(type)}`);
   return found[1];
 }
 
 describe('Sequelize models and the migrated schema', () => {
-  it('has a model for every table, each column with the table\'s type, nullability and primary key', async () => {
+  it("has a model for every table, each column with the table's type, nullability and primary key", async () => {
     const db = testDb();
-    const columns = await sql<{ table_name: string; column_name: string; udt_name: string; is_nullable: string }>(db, undefined,
+    const columns = await sql<{ table_name: string; column_name: string; udt_name: string; is_nullable: string }>(
+      db,
+      undefined,
       `SELECT table_name, column_name, udt_name, is_nullable FROM information_schema.columns
-        WHERE table_schema = 'public' AND table_name <> 'SequelizeMeta' ORDER BY table_name, ordinal_position`);
-    const keys = await sql<{ table_name: string; column_name: string }>(db, undefined,
+        WHERE table_schema = 'public' AND table_name <> 'SequelizeMeta' ORDER BY table_name, ordinal_position`,
+    );
+    const keys = await sql<{ table_name: string; column_name: string }>(
+      db,
+      undefined,
       `SELECT tc.table_name, kcu.column_name FROM information_schema.table_constraints tc
          JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name AND kcu.table_name = tc.table_name
-        WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = 'public'`);
-    const fromSchema = (table: string) => columns.filter((c) => c.table_name === table).map((c) => ({
-      column: c.column_name, type: c.udt_name, nullable: c.is_nullable === 'YES',
-      primaryKey: keys.some((k) => k.table_name === table && k.column_name === c.column_name),
-    })).sort((a, b) => a.column.localeCompare(b.column));
-    const modelled = Object.values(tables()).map(([table]) => table).sort();
+        WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = 'public'`,
+    );
+    const fromSchema = (table: string) =>
+      columns
+        .filter((c) => c.table_name === table)
+        .map((c) => ({
+          column: c.column_name,
+          type: c.udt_name,
+          nullable: c.is_nullable === 'YES',
+          primaryKey: keys.some((k) => k.table_name === table && k.column_name === c.column_name),
+        }))
+        .sort((a, b) => a.column.localeCompare(b.column));
+    const modelled = Object.values(tables())
+      .map(([table]) => table)
+      .sort();
     expect(modelled).to.deep.equal([...new Set(columns.map((c) => c.table_name))].sort());
     for (const [table, attributes] of Object.values(tables())) {
-      const fromModel = Object.entries(attributes).map(([column, attribute]) => {
-        const { type, allowNull, primaryKey } = attribute as { type: unknown; allowNull?: boolean; primaryKey?: boolean };
-        return { column, type: pgType(type), nullable: primaryKey ? false : allowNull !== false, primaryKey: primaryKey === true };
-      }).sort((a, b) => a.column.localeCompare(b.column));
+      const fromModel = Object.entries(attributes)
+        .map(([column, attribute]) => {
+          const { type, allowNull, primaryKey } = attribute as { type: unknown; allowNull?: boolean; primaryKey?: boolean };
+          return { column, type: pgType(type), nullable: primaryKey ? false : allowNull !== false, primaryKey: primaryKey === true };
+        })
+        .sort((a, b) => a.column.localeCompare(b.column));
       expect(fromModel, table).to.deep.equal(fromSchema(table));
     }
   });
@@ -53,9 +75,13 @@ describe('Sequelize models and the migrated schema', () => {
 
 // sql.ts runs hot statements on Sequelize's own connections through two internals. These tests pin exactly those, so a
 // Sequelize upgrade that moves them fails here, loudly, rather than in production.
-describe('the SQL seam\'s Sequelize internals', () => {
+describe("the SQL seam's Sequelize internals", () => {
   const backendPid = async (db: Sequelize, transaction?: unknown) =>
-    ((await db.query('SELECT pg_backend_pid() AS pid', { plain: true, ...(transaction ? { transaction } : {}) } as object)) as unknown as { pid: number }).pid;
+    (
+      (await db.query('SELECT pg_backend_pid() AS pid', { plain: true, ...(transaction ? { transaction } : {}) } as object)) as unknown as {
+        pid: number;
+      }
+    ).pid;
 
   it('connectionManager.getConnection({ type: "write" }) lends a pg.Client of the pool, and releaseConnection takes it back', async () => {
     const db = testDb();
@@ -69,7 +95,7 @@ describe('the SQL seam\'s Sequelize internals', () => {
     }
   });
 
-  it('a transaction\'s connection is the pg.Client its statements run on', async () => {
+  it("a transaction's connection is the pg.Client its statements run on", async () => {
     const db = testDb();
     await db.transaction(async (t) => {
       const connection = connectionOf(t);

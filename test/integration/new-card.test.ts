@@ -20,14 +20,20 @@ class Happenings {
 
 describe('new card (bind_card_src=1)', () => {
   let svc: Service;
-  before(async () => { svc = await startService(); });
+  before(async () => {
+    svc = await startService();
+  });
   after(() => svc.stop());
   beforeEach(resetDb);
 
   it('binds the seed example: first call sends a code, the confirmation binds, the card is listed masked', async () => {
     const first = await svc.bind(seedNewCard());
     expect(first.status).to.equal(200);
-    expect(first.body).to.deep.equal({ code: 200, message: 'success', data: { status: 'SMS_SENT', code_ttl_seconds: 300, resend_after_seconds: 60 } });
+    expect(first.body).to.deep.equal({
+      code: 200,
+      message: 'success',
+      data: { status: 'SMS_SENT', code_ttl_seconds: 300, resend_after_seconds: 60 },
+    });
     const inbox = await svc.inbox('13420504517');
     expect(inbox).to.have.length(1);
     expect(inbox[0].code).to.match(/^\d{6}$/);
@@ -40,7 +46,12 @@ describe('new card (bind_card_src=1)', () => {
 
     const list = await svc.list('246964109149933');
     expect(list.body.data.cards).to.have.length(1);
-    expect(list.body.data.cards[0]).to.include({ card_id: done.body.data.card_id, bank_card: '622202*********2723', open_bank: 'ICBC', bank_card_type: 0 });
+    expect(list.body.data.cards[0]).to.include({
+      card_id: done.body.data.card_id,
+      bank_card: '622202*********2723',
+      open_bank: 'ICBC',
+      bank_card_type: 0,
+    });
     expect(JSON.stringify(list.body)).not.to.contain('6222022005001212723');
   });
 
@@ -165,7 +176,11 @@ describe('new card (bind_card_src=1)', () => {
         svc.clock.advance(61);
       }
       const a = await svc.bind(seedNewCard());
-      expect(a.body).to.deep.equal({ code: 505, message: '绑卡失败：验证码发送过于频繁，请稍后再试', data: { sub_code: 'SMS_RATE_LIMITED' } });
+      expect(a.body).to.deep.equal({
+        code: 505,
+        message: '绑卡失败：验证码发送过于频繁，请稍后再试',
+        data: { sub_code: 'SMS_RATE_LIMITED' },
+      });
       expect(await svc.inbox('13420504517')).to.have.length(5);
       svc.clock.advance(3600 - 5 * 61 + 62);
       expect((await svc.bind(seedNewCard())).body.data.status).to.equal('SMS_SENT');
@@ -204,12 +219,18 @@ describe('new card (bind_card_src=1)', () => {
 
     it('answers a rejected card the same on a retry without asking the gateway again', async () => {
       let calls = 0;
-      const other = await startService({}, {
-        auth: {
-          verify: async () => { calls++; return { approved: false, reason: 'no' }; },
-          sign: async () => ({ agreementNo: 'X' }),
+      const other = await startService(
+        {},
+        {
+          auth: {
+            verify: async () => {
+              calls++;
+              return { approved: false, reason: 'no' };
+            },
+            sign: async () => ({ agreementNo: 'X' }),
+          },
         },
-      });
+      );
       try {
         for (let i = 0; i < 3; i++) expect((await other.bind(seedNewCard())).body.data.sub_code).to.equal('AUTH_REJECTED');
         expect(calls).to.equal(1);
@@ -254,17 +275,26 @@ describe('new card (bind_card_src=1)', () => {
       let release = () => {};
       let gate: Promise<void> | undefined;
       const reviews = new Happenings();
-      const gated = await startService({}, {
-        auth: {
-          verify: async () => { reviews.happened(); await gate; return { approved: true }; },
-          sign: async (requestNo: string) => ({ agreementNo: `AGR-${requestNo}` }),
+      const gated = await startService(
+        {},
+        {
+          auth: {
+            verify: async () => {
+              reviews.happened();
+              await gate;
+              return { approved: true };
+            },
+            sign: async (requestNo: string) => ({ agreementNo: `AGR-${requestNo}` }),
+          },
         },
-      });
+      );
       try {
         const p1 = seedNewCard({ user_id: 'p1' });
         const p2 = seedNewCard({ user_id: 'p2', id_number: idNumber(9), user_name: '赵六', user_mobile: '13800000003' });
         await gated.bind(p1);
-        gate = new Promise((r) => { release = r; });
+        gate = new Promise((r) => {
+          release = r;
+        });
         const inReview = gated.bind(p2);
         await reviews.reach(2); // p2's card review has begun and waits at the gate
         const [msg] = await gated.inbox('13420504517');
@@ -302,7 +332,10 @@ describe('new card (bind_card_src=1)', () => {
   describe('concurrent duplicates', () => {
     it('sends one SMS for a first call that arrives twice at once, and both get the same answer', async () => {
       const answers = await Promise.all([1, 2, 3].map(() => svc.bind(seedNewCard())));
-      for (const a of answers) expect(a.body.data?.status, JSON.stringify(a.body) + svc.logs.filter((l) => l.includes('"level":50')).join('')).to.equal('SMS_SENT');
+      for (const a of answers)
+        expect(a.body.data?.status, JSON.stringify(a.body) + svc.logs.filter((l) => l.includes('"level":50')).join('')).to.equal(
+          'SMS_SENT',
+        );
       expect(await svc.inbox('13420504517')).to.have.length(1);
     });
 
@@ -319,19 +352,31 @@ describe('new card (bind_card_src=1)', () => {
 
     it('makes one gateway call when a slow first call is retried while it runs', async () => {
       let release = () => {};
-      const gate = new Promise<void>((r) => { release = r; });
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
       const reviews = new Happenings();
       // While the first call waits at the gate it reads no time; the retry reads the business clock as it looks at the
       // row (and locks it), so the first read after the gate closed is the retry finding the first call's lease.
       const clockReads = new Happenings();
       let watching = false;
-      const slow = await startService({}, {
-        now: () => { if (watching) clockReads.happened(); return new Date(); },
-        auth: {
-          verify: async () => { reviews.happened(); await gate; return { approved: true }; },
-          sign: async () => ({ agreementNo: 'AGR1' }),
+      const slow = await startService(
+        {},
+        {
+          now: () => {
+            if (watching) clockReads.happened();
+            return new Date();
+          },
+          auth: {
+            verify: async () => {
+              reviews.happened();
+              await gate;
+              return { approved: true };
+            },
+            sign: async () => ({ agreementNo: 'AGR1' }),
+          },
         },
-      });
+      );
       try {
         const first = slow.bind(seedNewCard());
         await reviews.reach(1); // the first call holds the lease, in its card review
@@ -352,7 +397,9 @@ describe('new card (bind_card_src=1)', () => {
   it('continues after an instance died holding a lease: duplicates wait it out, then the flow goes on', async () => {
     await svc.bind(seedNewCard());
     // as if another instance had leased the row for its gateway call and then crashed
-    await testDb().query('UPDATE verifications SET busy_until = :until', { replacements: { until: new Date(svc.clock.now().getTime() + 10_000) } });
+    await testDb().query('UPDATE verifications SET busy_until = :until', {
+      replacements: { until: new Date(svc.clock.now().getTime() + 10_000) },
+    });
     const waiting = await svc.bind(seedNewCard());
     expect(waiting.body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
     expect(waiting.ms).to.be.below(2000);

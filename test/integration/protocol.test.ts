@@ -6,7 +6,9 @@ const BIND = '/demochannel/bindCard?r_c=DEMO';
 
 describe('protocol errors: documented body, HTTP status = code, checked in order', () => {
   let svc: Service;
-  before(async () => { svc = await startService(); });
+  before(async () => {
+    svc = await startService();
+  });
   after(() => svc.stop());
   beforeEach(resetDb);
 
@@ -86,10 +88,17 @@ describe('protocol errors: documented body, HTTP status = code, checked in order
   });
 
   it('400 naming the query parameter for a missing or malformed one', async () => {
-    for (const [query, rule] of [['', 'required'], ['?mobile=12345', 'pattern'], ['?mobile=13420504517&extra=1', 'additionalProperties']]) {
+    for (const [query, rule] of [
+      ['', 'required'],
+      ['?mobile=12345', 'pattern'],
+      ['?mobile=13420504517&extra=1', 'additionalProperties'],
+    ]) {
       const a = await svc.request('GET', `/sandbox/sms${query}`);
       expect(a.status, query).to.equal(400);
-      expect(a.body.data.errors.map((e: { field: string; rule: string }) => e.rule), query).to.include(rule);
+      expect(
+        a.body.data.errors.map((e: { field: string; rule: string }) => e.rule),
+        query,
+      ).to.include(rule);
     }
     expect((await svc.request('GET', '/sandbox/sms?mobile=13420504517')).status).to.equal(200);
   });
@@ -105,10 +114,13 @@ describe('protocol errors: documented body, HTTP status = code, checked in order
     const { request } = await import('node:http');
     const url = new URL(svc.url);
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, method: 'POST', path: BIND, headers: { 'x-big': 'y'.repeat(10_000) } }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode!, body }));
-      });
+      const req = request(
+        { host: url.hostname, port: url.port, method: 'POST', path: BIND, headers: { 'x-big': 'y'.repeat(10_000) } },
+        (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -117,7 +129,12 @@ describe('protocol errors: documented body, HTTP status = code, checked in order
   });
 
   it('the sandbox inbox exists only while the sandbox is on', async () => {
-    const gateways = { CARD_AUTH_URL: 'http://127.0.0.1:9', CARD_AUTH_SECRET: 'never-called-0123', SMS_URL: 'http://127.0.0.1:9', SMS_SECRET: 'never-called-0123' };
+    const gateways = {
+      CARD_AUTH_URL: 'http://127.0.0.1:9',
+      CARD_AUTH_SECRET: 'never-called-0123',
+      SMS_URL: 'http://127.0.0.1:9',
+      SMS_SECRET: 'never-called-0123',
+    };
     const prod = await startService({ SANDBOX: 'false', ...gateways });
     try {
       const a = await prod.request('GET', '/sandbox/sms?mobile=13420504517');

@@ -19,13 +19,27 @@ import { seedNewCard } from '../setup/service.ts';
 async function serve(env: Record<string, string>) {
   const logs: string[] = [];
   const config = loadConfig(env);
-  const log = createLogger('info', new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }));
-  const broken = { bindCard: async () => ({ status: 200, body: { code: 200, message: 'success', data: { status: 'MAYBE' } } }) } as unknown as Handlers;
+  const log = createLogger(
+    'info',
+    new Writable({
+      write(c, _e, cb) {
+        logs.push(String(c));
+        cb();
+      },
+    }),
+  );
+  const broken = {
+    bindCard: async () => ({ status: 200, body: { code: 200, message: 'success', data: { status: 'MAYBE' } } }),
+  } as unknown as Handlers;
   const channels = new ChannelStore(testDb(), vaultFor(config), config.sandbox);
   const [code, secret] = config.sandbox ? ['DEMO', 'demo-secret'] : ['ACME', await channels.add('ACME')];
   const handle = await createApi({ config, log, nonces: new NonceStore(testDb()), channels, handlers: broken });
   const app = new Koa();
-  app.use(async (ctx) => { const reply = await handle(ctx, Date.now() + config.requestDeadlineMs); ctx.status = reply.status; ctx.body = reply.body; });
+  app.use(async (ctx) => {
+    const reply = await handle(ctx, Date.now() + config.requestDeadlineMs);
+    ctx.status = reply.status;
+    ctx.body = reply.body;
+  });
   const server = createHttpServer(app, config).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const path = `/${code.toLowerCase()}channel/bindCard?r_c=${code}`;
@@ -53,7 +67,12 @@ describe('responses are checked against the document outside production', () => 
 
   it('skips the check in production', async () => {
     const key = Buffer.alloc(32, 1).toString('base64');
-    const gateways = { CARD_AUTH_URL: 'https://auth.invalid', CARD_AUTH_SECRET: 'never-called-0123', SMS_URL: 'https://sms.invalid', SMS_SECRET: 'never-called-0123' };
+    const gateways = {
+      CARD_AUTH_URL: 'https://auth.invalid',
+      CARD_AUTH_SECRET: 'never-called-0123',
+      SMS_URL: 'https://sms.invalid',
+      SMS_SECRET: 'never-called-0123',
+    };
     const s = await serve({ NODE_ENV: 'production', DATA_KEYS: `k1:${key}`, HASH_KEY: key, ...gateways });
     try {
       expect((await s.post()).body.data.status).to.equal('MAYBE');

@@ -16,7 +16,9 @@ const BUSINESS_TABLES = ['persons', 'cards', 'bindings', 'verifications', 'sms_s
 
 /** Row counts of every business table: a rejected request must leave them as they were. */
 async function businessState(): Promise<Record<string, number>> {
-  const [rows] = await testDb().query(BUSINESS_TABLES.map((t) => `SELECT '${t}' AS t, count(*)::int AS n FROM ${t}`).join(' UNION ALL ')) as [{ t: string; n: number }[], unknown];
+  const [rows] = (await testDb().query(
+    BUSINESS_TABLES.map((t) => `SELECT '${t}' AS t, count(*)::int AS n FROM ${t}`).join(' UNION ALL '),
+  )) as [{ t: string; n: number }[], unknown];
   return Object.fromEntries(rows.map((r) => [r.t, r.n]));
 }
 
@@ -27,29 +29,68 @@ function added(before: Record<string, number>, after: Record<string, number>): R
 
 describe('partner authentication and abuse limits', () => {
   let svc: Service;
-  before(async () => { svc = await startService(); });
+  before(async () => {
+    svc = await startService();
+  });
   after(() => svc.stop());
   beforeEach(resetDb);
 
   /** Sends the body with the given signing headers (already lower-case names), unsigned otherwise. */
   const send = (headers: Record<string, string>, body: string = JSON.stringify(seedNewCard()), path = BIND) =>
     svc.request('POST', path, body, { 'x-unsigned': '1', ...headers });
-  const signed = (over: Record<string, string> = {}, body = JSON.stringify(seedNewCard()), ts = String(now()), nonce?: string) =>
-    ({ ...signedHeaders('DEMO', 'demo-secret', 'POST', BIND, body, ts, nonce), ...over });
+  const signed = (over: Record<string, string> = {}, body = JSON.stringify(seedNewCard()), ts = String(now()), nonce?: string) => ({
+    ...signedHeaders('DEMO', 'demo-secret', 'POST', BIND, body, ts, nonce),
+    ...over,
+  });
 
   describe('401 in the documented body, and no business state changes', () => {
     const causes: [string, () => Record<string, string>, string][] = [
       ['no signing headers at all', () => ({}), 'header.X-Channel'],
-      ['no X-Timestamp', () => { const h = signed(); delete h['X-Timestamp']; return h; }, 'header.X-Timestamp'],
-      ['no X-Nonce', () => { const h = signed(); delete h['X-Nonce']; return h; }, 'header.X-Nonce'],
-      ['no X-Signature', () => { const h = signed(); delete h['X-Signature']; return h; }, 'header.X-Signature'],
+      [
+        'no X-Timestamp',
+        () => {
+          const h = signed();
+          delete h['X-Timestamp'];
+          return h;
+        },
+        'header.X-Timestamp',
+      ],
+      [
+        'no X-Nonce',
+        () => {
+          const h = signed();
+          delete h['X-Nonce'];
+          return h;
+        },
+        'header.X-Nonce',
+      ],
+      [
+        'no X-Signature',
+        () => {
+          const h = signed();
+          delete h['X-Signature'];
+          return h;
+        },
+        'header.X-Signature',
+      ],
       ['a nonce of 15 characters', () => signed({}, undefined, undefined, 'a'.repeat(15)), 'header.X-Nonce'],
       ['a nonce of 65 characters', () => signed({}, undefined, undefined, 'a'.repeat(65)), 'header.X-Nonce'],
       ['a timestamp in milliseconds-as-letters', () => signed({ 'X-Timestamp': 'yesterday' }), 'header.X-Timestamp'],
-      ['an upper-case hex signature', () => { const h = signed(); return { ...h, 'X-Signature': h['X-Signature'].toUpperCase() }; }, 'header.X-Signature'],
+      [
+        'an upper-case hex signature',
+        () => {
+          const h = signed();
+          return { ...h, 'X-Signature': h['X-Signature'].toUpperCase() };
+        },
+        'header.X-Signature',
+      ],
       ['an unknown channel in X-Channel', () => signed({ 'X-Channel': 'NOSUCH' }), 'header.X-Channel'],
       ['a wrong signature', () => signed({ 'X-Signature': 'a'.repeat(64) }), 'header.X-Signature'],
-      ['a signature by another secret', () => ({ ...signedHeaders('DEMO', 'not-demo-secret', 'POST', BIND, JSON.stringify(seedNewCard())) }), 'header.X-Signature'],
+      [
+        'a signature by another secret',
+        () => ({ ...signedHeaders('DEMO', 'not-demo-secret', 'POST', BIND, JSON.stringify(seedNewCard())) }),
+        'header.X-Signature',
+      ],
       ['a timestamp 301 s behind', () => signed({}, undefined, String(now() - 301)), 'header.X-Timestamp'],
       ['a timestamp 301 s ahead', () => signed({}, undefined, String(now() + 301)), 'header.X-Timestamp'],
     ];
@@ -89,7 +130,7 @@ describe('partner authentication and abuse limits', () => {
       expect(await businessState()).to.deep.equal(before);
     });
 
-    it('for one channel\'s credentials on another channel', async () => {
+    it("for one channel's credentials on another channel", async () => {
       const secret = await svc.addChannel('ACME');
       const body = JSON.stringify(seedNewCard());
       const before = await businessState();
@@ -114,7 +155,11 @@ describe('partner authentication and abuse limits', () => {
     try {
       const h = signed();
       const first = await send(h);
-      const res = await fetch(other.url + BIND, { method: 'POST', headers: { 'content-type': 'application/json', ...h }, body: JSON.stringify(seedNewCard()) });
+      const res = await fetch(other.url + BIND, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...h },
+        body: JSON.stringify(seedNewCard()),
+      });
       expect(await res.json()).to.deep.equal(first.body);
       expect(await svc.inbox('13420504517')).to.have.length(1);
     } finally {
@@ -122,7 +167,7 @@ describe('partner authentication and abuse limits', () => {
     }
   });
 
-  it('keeps each channel\'s users apart', async () => {
+  it("keeps each channel's users apart", async () => {
     await bindNewCard(svc, seedNewCard());
     await svc.addChannel('ACME');
     expect((await svc.list('246964109149933', 'ACME')).body.data.cards).to.deep.equal([]);
@@ -160,7 +205,20 @@ describe('partner authentication and abuse limits', () => {
       ['an object', { $gt: '' }],
       ['null', null],
     ];
-    const fields = ['user_id', 'bank_card', 'open_bank', 'user_name', 'id_number', 'user_mobile', 'bank_address', 'bank_card_type', 'bind_card_src', 'verify_code', 'extra_info', 'contacts'];
+    const fields = [
+      'user_id',
+      'bank_card',
+      'open_bank',
+      'user_name',
+      'id_number',
+      'user_mobile',
+      'bank_address',
+      'bank_card_type',
+      'bind_card_src',
+      'verify_code',
+      'extra_info',
+      'contacts',
+    ];
     // Each on an empty database. Some values are valid data today (a name with U+0000 is still accepted): a 200 must
     // then have done what a first call documents, no more; a 400 must have written nothing.
     for (const field of fields) {
@@ -181,7 +239,7 @@ describe('partner authentication and abuse limits', () => {
             expect(a.body.code, JSON.stringify(a.body)).not.to.equal(200);
             expect(change).to.deep.equal({ audit_events: 1 }); // a business refusal is audited, nothing else
           }
-          const [[tables]] = await testDb().query("SELECT to_regclass('cards') IS NOT NULL AS ok") as [{ ok: boolean }[], unknown];
+          const [[tables]] = (await testDb().query("SELECT to_regclass('cards') IS NOT NULL AS ok")) as [{ ok: boolean }[], unknown];
           expect(tables.ok).to.equal(true);
         });
       }
@@ -207,7 +265,7 @@ describe('partner authentication and abuse limits', () => {
   });
 
   describe('rate limit and server limits', () => {
-    it('answers 429 with Retry-After past the channel\'s rate, counted in PostgreSQL', async () => {
+    it("answers 429 with Retry-After past the channel's rate, counted in PostgreSQL", async () => {
       const limited = await startService({ RATE_LIMIT_PER_SECOND: '1' });
       try {
         // one after another: concurrent requests may not see each other's uncommitted counts (the limit can be passed
@@ -236,8 +294,14 @@ describe('partner authentication and abuse limits', () => {
             socket.write(`POST ${BIND} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"user_id"`);
           });
           let data = '';
-          socket.on('data', (d) => (data += d)).on('end', () => resolve(data)).on('error', reject);
-          setTimeout(() => { socket.destroy(); resolve(data); }, 4000);
+          socket
+            .on('data', (d) => (data += d))
+            .on('end', () => resolve(data))
+            .on('error', reject);
+          setTimeout(() => {
+            socket.destroy();
+            resolve(data);
+          }, 4000);
         });
         expect(answer).to.match(/^HTTP\/1\.1 408/);
         expect(answer).to.contain('{"code":408,"message":"请求超时"}');
@@ -251,22 +315,48 @@ describe('partner authentication and abuse limits', () => {
     this.timeout(20_000);
     const dir = mkdtempSync(join(tmpdir(), 'bindcard-tls-'));
     try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
       const tls = await startService({ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') });
       try {
         const { port } = new URL(tls.url);
         const ca = execFileSync('cat', [join(dir, 'cert.pem')]);
-        const get = (maxVersion: 'TLSv1.1' | 'TLSv1.3') => new Promise<{ status: number; protocol: string }>((resolve, reject) => {
-          const req = httpsRequest({ host: '127.0.0.1', port, path: '/sandbox/sms?mobile=13420504517', ca, maxVersion, minVersion: 'TLSv1' }, (res) => {
-            res.resume();
-            resolve({ status: res.statusCode!, protocol: (res.socket as import('node:tls').TLSSocket).getProtocol() ?? '' });
+        const get = (maxVersion: 'TLSv1.1' | 'TLSv1.3') =>
+          new Promise<{ status: number; protocol: string }>((resolve, reject) => {
+            const req = httpsRequest(
+              { host: '127.0.0.1', port, path: '/sandbox/sms?mobile=13420504517', ca, maxVersion, minVersion: 'TLSv1' },
+              (res) => {
+                res.resume();
+                resolve({ status: res.statusCode!, protocol: (res.socket as import('node:tls').TLSSocket).getProtocol() ?? '' });
+              },
+            );
+            req.on('error', reject);
+            req.end();
           });
-          req.on('error', reject);
-          req.end();
-        });
         expect(await get('TLSv1.3')).to.deep.equal({ status: 200, protocol: 'TLSv1.3' });
-        const old = await get('TLSv1.1').then(() => 'connected', (e: Error) => e.message);
+        const old = await get('TLSv1.1').then(
+          () => 'connected',
+          (e: Error) => e.message,
+        );
         expect(old).not.to.equal('connected');
       } finally {
         await tls.stop();

@@ -5,9 +5,13 @@ import { seedNewCard } from '../setup/service.ts';
 import { startListening, type Listening } from '../setup/service-process.ts';
 
 /** Starts the real entry point as its own process on the run's database. */
-const startProcess = () => startListening('src/main.ts', {
-  DATABASE_URL: testDatabaseUrl(), PORT: '0', NODE_ENV: 'test', DB_POOL_MAX: String(poolMax),
-});
+const startProcess = () =>
+  startListening('src/main.ts', {
+    DATABASE_URL: testDatabaseUrl(),
+    PORT: '0',
+    NODE_ENV: 'test',
+    DB_POOL_MAX: String(poolMax),
+  });
 
 const post = async (base: string, body: unknown) => {
   const path = '/demochannel/bindCard?r_c=DEMO';
@@ -34,7 +38,7 @@ describe('two instances on one database behave like one', function () {
   it('sends one SMS and makes one binding when duplicates land on different instances', async () => {
     const first = await Promise.all([post(a.url, seedNewCard()), post(b.url, seedNewCard()), post(a.url, seedNewCard())]);
     expect(first.map((r) => r.data.status)).to.deep.equal(['SMS_SENT', 'SMS_SENT', 'SMS_SENT']);
-    const [sms] = await testDb().query('SELECT code FROM sandbox_sms') as [{ code: string }[], unknown];
+    const [sms] = (await testDb().query('SELECT code FROM sandbox_sms')) as [{ code: string }[], unknown];
     expect(sms).to.have.length(1);
     const confirm = seedNewCard({ verify_code: sms[0].code });
     const done = await Promise.all([post(a.url, confirm), post(b.url, confirm)]);
@@ -46,7 +50,7 @@ describe('two instances on one database behave like one', function () {
 
   it('counts wrong codes across instances', async () => {
     await post(a.url, seedNewCard());
-    const [sms] = await testDb().query('SELECT code FROM sandbox_sms') as [{ code: string }[], unknown];
+    const [sms] = (await testDb().query('SELECT code FROM sandbox_sms')) as [{ code: string }[], unknown];
     const wrong = ['111111', '222222', '333333', '444444', '555555'].filter((c) => c !== sms[0].code).slice(0, 4);
     for (const [i, code] of wrong.entries()) {
       const r = await post(i % 2 ? a.url : b.url, seedNewCard({ verify_code: code }));

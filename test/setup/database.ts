@@ -22,8 +22,20 @@ export function testDb(): Sequelize {
   return shared;
 }
 
-const TABLES = ['audit_events', 'bindings', 'cards', 'persons', 'verifications', 'sms_sends', 'sandbox_sms', 'sandbox_slow_cards',
-  'channel_secrets', 'channels', 'nonces', 'rate_counters'];
+const TABLES = [
+  'audit_events',
+  'bindings',
+  'cards',
+  'persons',
+  'verifications',
+  'sms_sends',
+  'sandbox_sms',
+  'sandbox_slow_cards',
+  'channel_secrets',
+  'channels',
+  'nonces',
+  'rate_counters',
+];
 
 export async function resetDb(): Promise<void> {
   await testDb().query(`TRUNCATE ${TABLES.join(', ')} RESTART IDENTITY CASCADE`);

@@ -13,18 +13,26 @@ export interface Listening {
  * "listening on http://127.0.0.1:PORT". Its stdout is then drained, or copied to stderr with echo. nodeArgs come after
  * tsx, so a TypeScript module can be preloaded with `--import`.
  */
-export async function startListening(script: string, env: Record<string, string> = {}, echo = false, nodeArgs: string[] = []): Promise<Listening> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startListening(
+  script: string,
+  env: Record<string, string> = {},
+  echo = false,
+  nodeArgs: string[] = [],
+): Promise<Listening> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const stop = async () => {
     proc.kill('SIGTERM');
     if (proc.exitCode === null && proc.signalCode === null) await once(proc, 'exit');
   };
-  for await (const line of createInterface({ input: proc.stdout! })) {
+  for await (const line of createInterface({ input: proc.stdout })) {
     const url = /listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1];
     if (url) {
       // keep reading, so a full pipe never blocks the process
-      if (echo) proc.stdout!.pipe(process.stderr);
-      else proc.stdout!.resume();
+      if (echo) proc.stdout.pipe(process.stderr);
+      else proc.stdout.resume();
       return { url, proc, stop };
     }
   }

@@ -20,9 +20,29 @@ export class TestClock {
   }
 }
 
+/**
+ * An answer's JSON as tests read it: the documented envelope with every field a test looks at typed. Which fields an
+ * answer really has is checked against the document (checkAgainstDocument); a field it lacks reads as undefined.
+ */
+export interface WireBody {
+  code: number;
+  message: string;
+  data: {
+    status: string;
+    sub_code: string;
+    card_id: string;
+    code_ttl_seconds: number;
+    resend_after_seconds: number;
+    errors: { field: string; rule: string; message: string }[];
+    cards: { card_id: string; bank_card: string; open_bank: string; bank_card_type: number; extra_info: { card_token: string } }[];
+  };
+  /** the sandbox phone's inbox */
+  messages: { mobile: string; code: string; text: string; sent_at: string }[];
+}
+
 export interface Answer {
   status: number;
-  body: any;
+  body: WireBody;
   headers: Headers;
   ms: number;
 }
@@ -42,7 +62,10 @@ async function checkAgainstDocument(method: string, path: string, a: Answer): Pr
     return;
   }
   const res = checker.validateResponse(a.body, op, a.status);
-  if (res.errors) throw new Error(`answer ${a.status} to ${op.operationId} breaks the document: ${JSON.stringify(res.errors)} body=${JSON.stringify(a.body)}`);
+  if (res.errors)
+    throw new Error(
+      `answer ${a.status} to ${op.operationId} breaks the document: ${JSON.stringify(res.errors)} body=${JSON.stringify(a.body)}`,
+    );
 }
 
 export interface Service {
@@ -62,7 +85,12 @@ export interface Service {
 export async function startService(env: Record<string, string> = {}, deps: Partial<AppDeps> = {}): Promise<Service> {
   const clock = new TestClock();
   const logs: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', ...env });
   const app = await createApp({ config, db: testDb(), log: createLogger(config.logLevel, sink), now: clock.now, ...deps });
   const server = createHttpServer(app, config);
@@ -75,7 +103,8 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
   /** Sends a request; a partner operation is signed with its channel's secret unless the headers already say otherwise. */
   async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
     const started = performance.now();
-    const bytes = body === undefined ? '' : typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : JSON.stringify(body);
+    const bytes =
+      body === undefined ? '' : typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : JSON.stringify(body);
     const code = /^\/[a-z0-9_]+channel\/.*[?&]r_c=([A-Z0-9_]+)/.exec(path)?.[1];
     const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
     const sign = code && !('x-signature' in lower) && !('x-unsigned' in lower);
@@ -90,20 +119,30 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
       body: body === undefined ? undefined : bytes,
     });
     const text = await res.text();
-    const a = { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers, ms: performance.now() - started };
+    const a = {
+      status: res.status,
+      body: (text ? JSON.parse(text) : undefined) as WireBody,
+      headers: res.headers,
+      ms: performance.now() - started,
+    };
     await checkAgainstDocument(method, path, a);
     return a;
   }
 
   return {
-    url, clock, logs, request, secrets,
+    url,
+    clock,
+    logs,
+    request,
+    secrets,
     addChannel: async (code, cardTypes) => {
       const secret = await channelStore.add(code, cardTypes);
       secrets.set(code, secret);
       return secret;
     },
     bind: (body, channel = 'DEMO') => request('POST', `/${channel.toLowerCase()}channel/bindCard?r_c=${channel}`, body),
-    list: (userId, channel = 'DEMO') => request('POST', `/${channel.toLowerCase()}channel/bankCardList?r_c=${channel}`, { user_id: userId }),
+    list: (userId, channel = 'DEMO') =>
+      request('POST', `/${channel.toLowerCase()}channel/bankCardList?r_c=${channel}`, { user_id: userId }),
     inbox: async (mobile) => (await request('GET', `/sandbox/sms?mobile=${mobile}`)).body.messages,
     stop: async () => {
       server.closeAllConnections();
@@ -115,9 +154,16 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
 /** The seed's new-card example, JSON fixed, as the first call (no code). */
 export function seedNewCard(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    user_id: '246964109149933', bank_card: '6222022005001212723', open_bank: 'ICBC', user_name: '张三',
-    id_number: '110108198802019650', user_mobile: '13420504517', bank_address: '北京市 市辖区', bank_card_type: 0,
-    bind_card_src: 1, ...overrides,
+    user_id: '246964109149933',
+    bank_card: '6222022005001212723',
+    open_bank: 'ICBC',
+    user_name: '张三',
+    id_number: '110108198802019650',
+    user_mobile: '13420504517',
+    bank_address: '北京市 市辖区',
+    bank_card_type: 0,
+    bind_card_src: 1,
+    ...overrides,
   };
 }
 

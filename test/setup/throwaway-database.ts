@@ -30,7 +30,11 @@ export interface ThrowawayOptions {
 const PREFIX = /^[a-z][a-z0-9_]*$/;
 const THROWAWAY_NAME = /^[a-z][a-z0-9_]*_[0-9a-f]{8}$/;
 
-export async function createThrowawayDatabase({ prefix, serverUrl = process.env.DATABASE_URL, embeddedPool }: ThrowawayOptions): Promise<ThrowawayDatabase> {
+export async function createThrowawayDatabase({
+  prefix,
+  serverUrl = process.env.DATABASE_URL,
+  embeddedPool,
+}: ThrowawayOptions): Promise<ThrowawayDatabase> {
   if (serverUrl) return createOnServer(serverUrl, prefix);
   if (embeddedPool === undefined) throw new Error(`a throwaway database for ${prefix} needs a server: set DATABASE_URL`);
   const embedded = await startEmbedded(undefined, embeddedPool);
@@ -79,15 +83,22 @@ async function cli(args: string[]): Promise<number> {
     await dropThrowawayDatabase(argument);
     return 0;
   }
-  console.error('usage: throwaway-database.ts create <prefix>   (on DATABASE_URL\'s server; prints the URL)\n'
-    + '       throwaway-database.ts drop <url>');
+  console.error(
+    "usage: throwaway-database.ts create <prefix>   (on DATABASE_URL's server; prints the URL)\n" +
+      '       throwaway-database.ts drop <url>',
+  );
   return 2;
 }
 
 // no top-level await: mocha loads this file through require (test/setup/database.ts)
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  cli(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (error: Error) => {
-    console.error(`throwaway-database: ${error.message}`);
-    process.exitCode = 1;
-  });
+  cli(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: Error) => {
+      console.error(`throwaway-database: ${error.message}`);
+      process.exitCode = 1;
+    },
+  );
 }

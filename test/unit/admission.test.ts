@@ -36,7 +36,9 @@ function peek<T>(p: Promise<T>): Promise<T | 'pending'> {
 // "At once" below means: settled while the clock stood still.
 describe('admission', () => {
   let clock: ManualClock;
-  beforeEach(() => { clock = new ManualClock(); });
+  beforeEach(() => {
+    clock = new ManualClock();
+  });
 
   it('admits up to the limit at once, then queues first come first served', async () => {
     const a = new Admission(2, 2, 1000, clock);

@@ -29,10 +29,18 @@ describe('card rules', () => {
   });
 
   it('requires name, ID and mobile for a new card and upper-cases the x', () => {
-    const base = { bank_card: '6222022005001212723', open_bank: 'icbc', user_name: '张三', id_number: '11010519491231002x', user_mobile: '13420504517' };
+    const base = {
+      bank_card: '6222022005001212723',
+      open_bank: 'icbc',
+      user_name: '张三',
+      id_number: '11010519491231002x',
+      user_mobile: '13420504517',
+    };
     const c = normalizeNewCard(base);
     expect(c).to.include({ idNumber: '11010519491231002X', bank: 'ICBC', cardType: 0 });
-    expect(() => normalizeNewCard({ ...base, user_mobile: undefined })).to.throw(RequestError).with.property('field', 'body.user_mobile');
+    expect(() => normalizeNewCard({ ...base, user_mobile: undefined }))
+      .to.throw(RequestError)
+      .with.property('field', 'body.user_mobile');
   });
 
   it('reviews bank, BIN, type and channel policy in that order', () => {

@@ -26,15 +26,21 @@ describe('the document', () => {
   });
 
   it('describes every parameter and response in Chinese and English', () => {
-    const params = Object.values(doc.components.parameters as Record<string, { description: string }>)
-      .concat(doc.paths['/sandbox/sms'].get.parameters);
+    const params = Object.values(doc.components.parameters as Record<string, { description: string }>).concat(
+      doc.paths['/sandbox/sms'].get.parameters,
+    );
     const responses = Object.values(doc.components.responses as Record<string, { description: string }>);
     for (const p of [...params, ...responses]) expect(p.description).to.match(CJK).and.match(LATIN);
   });
 
-  it('carries the seed\'s two requests as examples, JSON fixed', () => {
+  it("carries the seed's two requests as examples, JSON fixed", () => {
     const ex = doc.paths['/{channel}channel/bindCard'].post.requestBody.content['application/json'].examples;
     expect(ex.newCardConfirm.value).to.include({ bank_card: '6222022005001212723', bind_card_src: 1, verify_code: '123456' });
-    expect(ex.existingCard.value).to.deep.equal({ user_id: '246964109149933', bank_card: '6222022005001212723', open_bank: 'ICBC', bind_card_src: 2 });
+    expect(ex.existingCard.value).to.deep.equal({
+      user_id: '246964109149933',
+      bank_card: '6222022005001212723',
+      open_bank: 'ICBC',
+      bind_card_src: 2,
+    });
   });
 });

@@ -28,7 +28,9 @@ describe('embedded database', function () {
       const err = await startEmbedded(dir, 2).catch((e) => e);
       expect(err).to.be.instanceOf(DataDirBusy);
       const other = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-        env: { ...process.env, DATABASE_URL: '', DATA_DIR: dir, PORT: '0' }, encoding: 'utf8', timeout: 30_000,
+        env: { ...process.env, DATABASE_URL: '', DATA_DIR: dir, PORT: '0' },
+        encoding: 'utf8',
+        timeout: 30_000,
       });
       expect(other.status).to.equal(2);
       expect(other.stderr).to.match(/another bindcard \(pid \d+\) is already running on .*; stop it first, or set DATA_DIR/);

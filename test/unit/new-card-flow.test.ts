@@ -4,7 +4,13 @@ import { vaultFor } from '../../src/crypto/vault.ts';
 import { BindingService } from '../../src/domain/binding-service.ts';
 import type { Outcome } from '../../src/domain/outcomes.ts';
 import { createLogger } from '../../src/log.ts';
-import { ProviderError, type AuthResult, type CardAuthenticator, type CardDetails, type SmsSender } from '../../src/providers/provider-types.ts';
+import {
+  ProviderError,
+  type AuthResult,
+  type CardAuthenticator,
+  type CardDetails,
+  type SmsSender,
+} from '../../src/providers/provider-types.ts';
 import { MemoryStores } from '../fakes/memory-stores.ts';
 
 // The new-card state machine's rules, on the in-memory stores and scripted gateways: every branch, no database.
@@ -15,9 +21,13 @@ const vault = vaultFor(config);
 /** A gateway call the test finishes when it chooses (tests that hold one give the call a long budget). */
 function held<T>() {
   let finish!: (value: T | Error) => void;
-  const done = new Promise<T>((resolve, reject) => { finish = (value) => (value instanceof Error ? reject(value) : resolve(value)); });
+  const done = new Promise<T>((resolve, reject) => {
+    finish = (value) => (value instanceof Error ? reject(value) : resolve(value));
+  });
   let called!: () => void;
-  const started = new Promise<void>((resolve) => { called = resolve; });
+  const started = new Promise<void>((resolve) => {
+    called = resolve;
+  });
   return { done, started, finish, called: () => called() };
 }
 
@@ -51,7 +61,8 @@ class Phone implements SmsSender {
 }
 
 /** Never answers: the call ends when its deadline aborts it. */
-const hangs = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+const hangs = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
 
 function setUp(overrides: Partial<typeof config> = {}) {
   const stores = new MemoryStores();
@@ -59,17 +70,39 @@ function setUp(overrides: Partial<typeof config> = {}) {
   const phone = new Phone();
   let time = Date.parse('2026-12-01T08:00:00Z');
   const service = new BindingService({
-    stores, vault, auth, sms: phone, now: () => new Date(time), log: createLogger('silent'),
+    stores,
+    vault,
+    auth,
+    sms: phone,
+    now: () => new Date(time),
+    log: createLogger('silent'),
     config: { ...config, providerTimeoutMs: 50, ...overrides },
   });
   const bind = (body: Record<string, unknown>, deadlineMs = 2_000): Promise<Outcome> =>
     service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, { ...SEED, ...body } as never, Date.now() + deadlineMs);
-  return { stores, auth, phone, bind, service, now: () => new Date(time), advance: (seconds: number) => { time += seconds * 1000; } };
+  return {
+    stores,
+    auth,
+    phone,
+    bind,
+    service,
+    now: () => new Date(time),
+    advance: (seconds: number) => {
+      time += seconds * 1000;
+    },
+  };
 }
 
 const SEED = {
-  user_id: '246964109149933', bank_card: '6222022005001212723', open_bank: 'ICBC', user_name: '张三', id_number: '110108198802019650',
-  user_mobile: '13420504517', bank_address: '北京市 市辖区', bank_card_type: 0, bind_card_src: 1,
+  user_id: '246964109149933',
+  bank_card: '6222022005001212723',
+  open_bank: 'ICBC',
+  user_name: '张三',
+  id_number: '110108198802019650',
+  user_mobile: '13420504517',
+  bank_address: '北京市 市辖区',
+  bank_card_type: 0,
+  bind_card_src: 1,
 };
 const OTHER_PERSON = { user_id: 'other-user', id_number: '11010519491231002X', user_name: '李四', user_mobile: '13900000000' };
 
@@ -86,7 +119,11 @@ describe('new-card flow (in-memory stores)', () => {
     expect(await bind({ verify_code: phone.latest() })).to.deep.equal(bound);
     expect([auth.reviews, auth.signs, phone.texts.length]).to.deep.equal([1, 1, 1]);
     expect(stores.tables.bindings).to.deep.equal(before);
-    expect(stores.tables.audit.map((e) => e.event)).to.deep.equal(['NEW_CARD_REQUEST:SMS_SENT', 'NEW_CARD_CONFIRM:BOUND', 'NEW_CARD_CONFIRM:BOUND']);
+    expect(stores.tables.audit.map((e) => e.event)).to.deep.equal([
+      'NEW_CARD_REQUEST:SMS_SENT',
+      'NEW_CARD_CONFIRM:BOUND',
+      'NEW_CARD_CONFIRM:BOUND',
+    ]);
   });
 
   it('repeats SMS_SENT within the resend window without a text; after it, a new code replaces the old', async () => {
@@ -150,7 +187,9 @@ describe('new-card flow (in-memory stores)', () => {
 
   it('answers PROVIDER_ERROR to a failing gateway and tries again on the retry; a rejection is kept and not asked again', async () => {
     const { bind, auth } = setUp();
-    auth.nextReview.push(async () => { throw new ProviderError('down'); });
+    auth.nextReview.push(async () => {
+      throw new ProviderError('down');
+    });
     expect(status(await bind({}))).to.equal('PROVIDER_ERROR');
     auth.nextReview.push(async () => ({ approved: false, reason: 'lost card' }));
     expect(status(await bind({}))).to.equal('AUTH_REJECTED');
@@ -160,7 +199,9 @@ describe('new-card flow (in-memory stores)', () => {
 
   it('answers PROVIDER_ERROR to a failing SMS gateway; the retry texts a code', async () => {
     const { bind, phone } = setUp();
-    phone.next.push(async () => { throw new ProviderError('sms down'); });
+    phone.next.push(async () => {
+      throw new ProviderError('sms down');
+    });
     expect(status(await bind({}))).to.equal('PROVIDER_ERROR');
     expect(status(await bind({}))).to.equal('SMS_SENT');
     expect(phone.texts).to.have.length(1);
@@ -169,7 +210,10 @@ describe('new-card flow (in-memory stores)', () => {
   it('makes a duplicate wait for the lease holder and answer from the row: one review, one text', async () => {
     const { bind, auth, phone } = setUp({ providerTimeoutMs: 2_000 });
     const review = held<AuthResult>();
-    auth.nextReview.push(() => { review.called(); return review.done; });
+    auth.nextReview.push(() => {
+      review.called();
+      return review.done;
+    });
     const first = bind({});
     await review.started;
     const duplicate = bind({});
@@ -194,7 +238,10 @@ describe('new-card flow (in-memory stores)', () => {
   it('starts over for corrected details: a new generation; a call made for the older one is not recorded as its answer', async () => {
     const { bind, auth, phone, stores, advance } = setUp({ providerTimeoutMs: 2_000 });
     const review = held<AuthResult>();
-    auth.nextReview.push(() => { review.called(); return review.done; });
+    auth.nextReview.push(() => {
+      review.called();
+      return review.done;
+    });
     const stale = bind({}, 5_000);
     await review.started;
     advance(3); // the stale request's lease lapses; the partner corrects the name
@@ -245,7 +292,10 @@ describe('new-card flow (in-memory stores)', () => {
     const { bind, auth, phone } = setUp({ providerTimeoutMs: 2_000 });
     await bind(OTHER_PERSON);
     const review = held<AuthResult>();
-    auth.nextReview.push(() => { review.called(); return review.done; });
+    auth.nextReview.push(() => {
+      review.called();
+      return review.done;
+    });
     const mine = bind({}, 5_000);
     await review.started;
     expect(status(await bind({ ...OTHER_PERSON, verify_code: phone.latest() }))).to.equal('BOUND');
@@ -268,10 +318,18 @@ describe('new-card flow (in-memory stores)', () => {
     await bind({});
     const bound = await bind({ verify_code: phone.latest() });
     const [listed] = await service.listCards('DEMO', SEED.user_id);
-    const existing = { user_id: SEED.user_id, bank_card: listed.bank_card, open_bank: 'ICBC', bind_card_src: 2, extra_info: listed.extra_info };
+    const existing = {
+      user_id: SEED.user_id,
+      bank_card: listed.bank_card,
+      open_bank: 'ICBC',
+      bind_card_src: 2,
+      extra_info: listed.extra_info,
+    };
     expect(await service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, existing as never, Date.now() + 500)).to.deep.equal(bound);
     const stranger = { ...existing, user_id: 'stranger' };
-    expect(status(await service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, stranger as never, Date.now() + 500))).to.equal('CARD_NOT_OWNED');
+    expect(status(await service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, stranger as never, Date.now() + 500))).to.equal(
+      'CARD_NOT_OWNED',
+    );
   });
 });
 

@@ -3,11 +3,12 @@ import { canonicalString, sign } from '../../src/sdk/sign.ts';
 import { duplicateKey } from '../../src/http/json.ts';
 
 describe('request signing', () => {
-  it('matches the README\'s worked example', () => {
+  it("matches the README's worked example", () => {
     const body = '{"user_id":"246964109149933"}';
     const args = ['POST', '/demochannel/bankCardList?r_c=DEMO', '1795900000', '6f1c2b9a8e7d4c3b5a69788796a5b4c3', body] as const;
     expect(canonicalString(...args)).to.equal(
-      'POST\n/demochannel/bankCardList?r_c=DEMO\n1795900000\n6f1c2b9a8e7d4c3b5a69788796a5b4c3\nd7b7d069582be727e20b9aa7d2b1df1139a1ddf4994569aaf69cfd0f6f7d91c1');
+      'POST\n/demochannel/bankCardList?r_c=DEMO\n1795900000\n6f1c2b9a8e7d4c3b5a69788796a5b4c3\nd7b7d069582be727e20b9aa7d2b1df1139a1ddf4994569aaf69cfd0f6f7d91c1',
+    );
     expect(sign('demo-secret', ...args)).to.equal('45c0f2fad499d91331e1d5ae9b2ac9d4c5a57dd66b79ccd6f79401ca1e7bc8c9');
   });
 });

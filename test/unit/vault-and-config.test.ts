@@ -7,7 +7,14 @@ import { ProviderTimeout, ProviderError, withDeadline } from '../../src/provider
 const k = (b: number) => Buffer.alloc(32, b);
 
 describe('vault', () => {
-  const vault = new Vault(new Map([['a', k(1)], ['b', k(2)]]), 'b', k(3));
+  const vault = new Vault(
+    new Map([
+      ['a', k(1)],
+      ['b', k(2)],
+    ]),
+    'b',
+    k(3),
+  );
 
   it('round-trips under the key id it names and refuses a tampered value', () => {
     const enc = vault.encrypt('6222022005001212723');
@@ -45,7 +52,12 @@ describe('config', () => {
     fails({ NODE_ENV: 'production', SANDBOX: 'true', ...keys }, 'SANDBOX');
     fails({ NODE_ENV: 'production' }, 'HASH_KEY');
     fails({ NODE_ENV: 'production', HASH_KEY: k(2).toString('base64') }, 'DATA_KEYS');
-    const gateways = { CARD_AUTH_URL: 'https://auth.example.com/base/', CARD_AUTH_SECRET: 's'.repeat(16), SMS_URL: 'https://sms.example.com', SMS_SECRET: 't'.repeat(16) };
+    const gateways = {
+      CARD_AUTH_URL: 'https://auth.example.com/base/',
+      CARD_AUTH_SECRET: 's'.repeat(16),
+      SMS_URL: 'https://sms.example.com',
+      SMS_SECRET: 't'.repeat(16),
+    };
     const c = loadConfig({ NODE_ENV: 'production', ...keys, ...gateways });
     expect(c.sandbox).to.equal(false);
     expect(c.cardAuthGateway).to.deep.equal({ url: 'https://auth.example.com/base/', clientId: 'BINDCARD', secret: 's'.repeat(16) });
@@ -56,7 +68,10 @@ describe('config', () => {
     const auth = { CARD_AUTH_URL: 'https://auth.example.com', CARD_AUTH_SECRET: 's'.repeat(16) };
     fails({ NODE_ENV: 'production', ...keys }, 'CARD_AUTH_URL is required with the sandbox off');
     fails({ NODE_ENV: 'production', ...keys, ...auth }, 'SMS_URL is required with the sandbox off');
-    fails({ NODE_ENV: 'production', ...keys, ...auth, SMS_URL: 'http://sms.example.com', SMS_SECRET: 't'.repeat(16) }, 'SMS_URL must be https in production');
+    fails(
+      { NODE_ENV: 'production', ...keys, ...auth, SMS_URL: 'http://sms.example.com', SMS_SECRET: 't'.repeat(16) },
+      'SMS_URL must be https in production',
+    );
     fails({ SMS_URL: 'ftp://sms.example.com', SMS_SECRET: 't'.repeat(16) }, 'SMS_URL must be an http(s) URL');
     fails({ SMS_URL: 'not a url' }, 'SMS_URL must be an http(s) URL');
     fails({ SMS_URL: 'http://127.0.0.1:9000' }, 'SMS_SECRET is required with SMS_URL');
@@ -86,24 +101,31 @@ describe('config', () => {
     fails({ DATA_KEYS: `k1:${k(1).toString('base64')}`, DATA_KEY_ID: 'k9' }, 'DATA_KEY_ID');
     fails({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
   });
-
 });
 
 describe('provider deadline', () => {
   it('aborts a call that outlives its deadline', async () => {
     let aborted = false;
     const started = Date.now();
-    const err = await withDeadline(50, (signal) => new Promise((resolve) => {
-      signal.addEventListener('abort', () => { aborted = true; });
-      setTimeout(resolve, 1000);
-    })).catch((e) => e);
+    const err = await withDeadline(
+      50,
+      (signal) =>
+        new Promise((resolve) => {
+          signal.addEventListener('abort', () => {
+            aborted = true;
+          });
+          setTimeout(resolve, 1000);
+        }),
+    ).catch((e) => e);
     expect(err).to.be.instanceOf(ProviderTimeout);
     expect(aborted).to.equal(true);
     expect(Date.now() - started).to.be.below(500);
   });
 
   it('turns any other failure into a ProviderError', async () => {
-    const err = await withDeadline(100, async () => { throw new TypeError('socket hang up'); }).catch((e) => e);
+    const err = await withDeadline(100, async () => {
+      throw new TypeError('socket hang up');
+    }).catch((e) => e);
     expect(err).to.be.instanceOf(ProviderError);
   });
 });
