@@ -110,7 +110,7 @@ async function measure(results: Record<string, unknown>): Promise<void> {
     const purging = await startService(dbUrl, { PURGE_INTERVAL_MS: '1000' });
     const during = await runLoad(purging.url, 'list');
     await purging.stop();
-    const [{ n: left }] = (await client.query("SELECT count(*)::int AS n FROM nonces WHERE nonce LIKE 'expired-%'")).rows;
+    const [{ n: left }] = (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM nonces WHERE nonce LIKE 'expired-%'")).rows;
     await client.end();
     results.housekeeping = { without: empty.list.load, during, expiredLeft: left };
 

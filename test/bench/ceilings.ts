@@ -56,7 +56,7 @@ export async function recordScenarioSql(dbUrl: string): Promise<ScenarioSql> {
       body: bytes,
       headers: { 'content-type': 'application/json', ...signedHeaders(CHANNEL, channelSecret(), 'POST', path, bytes) },
     });
-    return res.json();
+    return res.json() as Promise<unknown>;
   };
   const inbox = async (mobile: string) =>
     (await fetch(`${svc.url}/sandbox/sms?mobile=${mobile}`)).json() as Promise<{ messages: { code: string }[] }>;

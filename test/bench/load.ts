@@ -91,7 +91,7 @@ const flow = [
       headers: {},
     }),
     onResponse: (_status: number, body: string, ctx: Record<string, unknown>) => {
-      ctx.code = JSON.parse(body).messages?.[0]?.code ?? '000000';
+      ctx.code = (JSON.parse(body) as { messages?: { code: string }[] }).messages?.[0]?.code ?? '000000';
     },
   },
   {
@@ -140,7 +140,7 @@ async function openLoop(make: () => Req, rate: number, seconds: number): Promise
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const r = requests[i];
     if (i < warm) {
-      send(r);
+      void send(r);
       continue;
     }
     if (i === warm) lag.enable();

@@ -11,8 +11,13 @@ export type Io = { walBytes: number; walFpi: number; checkpoints: number; checkp
 async function ioCounters(client: pg.Client): Promise<Io> {
   const {
     rows: [row],
-  } =
-    await client.query(`SELECT w.wal_bytes, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req AS checkpoints, b.buffers_checkpoint, b.buffers_backend
+  } = await client.query<{
+    wal_bytes: string;
+    wal_fpi: string;
+    checkpoints: string;
+    buffers_checkpoint: string;
+    buffers_backend: string;
+  }>(`SELECT w.wal_bytes, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req AS checkpoints, b.buffers_checkpoint, b.buffers_backend
     FROM pg_stat_wal w, pg_stat_bgwriter b`);
   return {
     walBytes: Number(row.wal_bytes),

@@ -6,7 +6,8 @@ import { appendFileSync } from 'node:fs';
 import pg from 'pg';
 
 export function recordSql(file: string): void {
-  const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  // the unpatched query, typed to run only with a client as `this` (as it does below)
+  const original = Reflect.get(pg.Client.prototype, 'query') as (this: pg.Client, ...args: unknown[]) => unknown;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     const [first, second] = args;
     const text = typeof first === 'string' ? first : (first as { text?: string })?.text;

@@ -22,7 +22,7 @@ export async function seedBindings(
       for (let n = start; n < Math.min(start + batch, from + count); n++)
         rows.push({ n, who: identity(n), cardId: 'card_' + randomBytes(8).toString('hex') });
       const now = new Date();
-      const persons = await c.query(
+      const persons = await c.query<{ id: string }>(
         `INSERT INTO persons (id_number_hash, id_number_enc, name_enc, key_id, created_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) RETURNING id`,
         [

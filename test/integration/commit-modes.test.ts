@@ -8,7 +8,7 @@ const one = async <T>(text: string, replacements: Record<string, unknown> = {}) 
   (
     await testDb()
       .query(text, { type: QueryTypes.SELECT, replacements })
-      .catch((e) => {
+      .catch((e: Error & { original?: Error }) => {
         throw new Error(String(e.original ?? e));
       })
   )[0] as T;

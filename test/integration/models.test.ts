@@ -100,7 +100,7 @@ describe("the SQL seam's Sequelize internals", () => {
     await db.transaction(async (t) => {
       const connection = connectionOf(t);
       expect(connection).to.be.instanceOf(pg.Client);
-      const pid = (await connection.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+      const pid = (await connection.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
       expect(await backendPid(db, t)).to.equal(pid);
       await connection.query('CREATE TEMP TABLE seam_check (v int) ON COMMIT DROP');
       await db.query('INSERT INTO seam_check VALUES (1)', { transaction: t }); // the same session sees it

@@ -13,7 +13,7 @@ import { signedHeaders } from '../../src/sdk/sign.ts';
 import { ChannelStore } from '../../src/store/channel-store.ts';
 import { NonceStore } from '../../src/store/nonce-store.ts';
 import { resetDb, testDb } from '../setup/database.ts';
-import { seedNewCard } from '../setup/service.ts';
+import { seedNewCard, type WireBody } from '../setup/service.ts';
 
 /** The API layer over a service that answers outside the document, to see what the response check does. */
 async function serve(env: Record<string, string>) {
@@ -47,7 +47,7 @@ async function serve(env: Record<string, string>) {
     const body = JSON.stringify(seedNewCard());
     const headers = { 'content-type': 'application/json', ...signedHeaders(code, secret, 'POST', path, body) };
     const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`, { method: 'POST', headers, body });
-    return { status: res.status, body: await res.json() };
+    return { status: res.status, body: (await res.json()) as WireBody };
   };
   return { post, logs, close: () => server.close() };
 }

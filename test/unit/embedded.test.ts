@@ -10,7 +10,7 @@ async function query(url: string, sql: string): Promise<unknown[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    return (await c.query(sql)).rows;
+    return (await c.query<Record<string, unknown>>(sql)).rows;
   } finally {
     await c.end();
   }
@@ -25,7 +25,7 @@ describe('embedded database', function () {
     const first = await startEmbedded(dir, 2);
     try {
       await query(first.url, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')");
-      const err = await startEmbedded(dir, 2).catch((e) => e);
+      const err = await startEmbedded(dir, 2).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(DataDirBusy);
       const other = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
         env: { ...process.env, DATABASE_URL: '', DATA_DIR: dir, PORT: '0' },

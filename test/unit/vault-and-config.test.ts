@@ -116,7 +116,7 @@ describe('provider deadline', () => {
           });
           setTimeout(resolve, 1000);
         }),
-    ).catch((e) => e);
+    ).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(ProviderTimeout);
     expect(aborted).to.equal(true);
     expect(Date.now() - started).to.be.below(500);
@@ -125,7 +125,7 @@ describe('provider deadline', () => {
   it('turns any other failure into a ProviderError', async () => {
     const err = await withDeadline(100, async () => {
       throw new TypeError('socket hang up');
-    }).catch((e) => e);
+    }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(ProviderError);
   });
 });
