@@ -93,7 +93,12 @@ export interface components {
             open_bank: string;
             /** @description 用户姓名，新绑卡必填 / the cardholder's name, required for a new card */
             user_name?: string;
-            /** @description 身份证号（18 位，末位可为 X），新绑卡必填 / ID number (18 characters, last may be X), required for a new card */
+            /**
+             * @description 身份证号（18 位，末位可为 X），新绑卡必填；校验位、地区码（省级行政区、港澳台居民居住证 81–83，或 9 开头的外国人永久居留身份证）和出生日期（1900 年以后的真实日期，不晚于今天）须正确，否则 400。
+             *     ID number (18 characters, last may be X), required for a new card: its check character, its region (a
+             *     province-level region, 81–83 for Hong Kong, Macao and Taiwan residents' permits, or 9 for foreigners'
+             *     permanent residence cards) and its birth date (a real date from 1900 on, not in the future) must be right, else 400.
+             */
             id_number?: string;
             /** @description 银行预留手机号，新绑卡必填 / the mobile registered with the bank, required for a new card */
             user_mobile?: string;
@@ -114,7 +119,11 @@ export interface components {
             contacts?: {
                 [key: string]: unknown;
             } | null;
-            /** @description 短信验证码；首次调用时不传、为 null 或空字符串 / the SMS code; absent, null or "" on the first call */
+            /**
+             * @description 短信验证码，6 位 ASCII 数字；首次调用时不传、为 null 或空字符串。格式不对返回 400，不计入错误次数。
+             *     The SMS code, exactly six ASCII digits; absent, null or "" on the first call. Any other form is a 400 and does
+             *     not count as a wrong attempt.
+             */
             verify_code?: string | null;
         };
         BindCardResponse: {
@@ -143,7 +152,7 @@ export interface components {
              * @description 失败的具体原因 / the precise reason of a failure
              * @enum {string}
              */
-            sub_code?: "BIN_BANK_MISMATCH" | "CARD_TYPE_MISMATCH" | "CARD_TYPE_NOT_ALLOWED" | "BANK_NOT_SUPPORTED" | "AUTH_REJECTED" | "CARD_BOUND_TO_OTHER" | "CARD_NOT_OWNED" | "SMS_RATE_LIMITED" | "PROVIDER_TIMEOUT" | "PROVIDER_ERROR" | "CODE_INCORRECT" | "CODE_EXPIRED" | "CODE_ATTEMPTS_EXCEEDED" | "CODE_NOT_ISSUED";
+            sub_code?: "BIN_BANK_MISMATCH" | "CARD_TYPE_MISMATCH" | "CARD_TYPE_NOT_ALLOWED" | "BANK_NOT_SUPPORTED" | "AUTH_REJECTED" | "CARD_BOUND_TO_OTHER" | "CARD_NOT_OWNED" | "SMS_RATE_LIMITED" | "AUTH_RATE_LIMITED" | "PROVIDER_TIMEOUT" | "PROVIDER_ERROR" | "CODE_INCORRECT" | "CODE_EXPIRED" | "CODE_ATTEMPTS_EXCEEDED" | "CODE_NOT_ISSUED";
         };
         BankCardListRequest: {
             /** @description 第三方机构借款用户ID / the partner's borrower id */

@@ -9,7 +9,7 @@ import { faultsOf } from './faults.ts';
 import { Admission } from './http/admission.ts';
 import { createApi } from './http/api.ts';
 import { createHandlers } from './http/handlers.ts';
-import { protocolError, retryLater, type Reply } from './http/replies.ts';
+import { protocolError, retryLater, serialize, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
 import { HttpCardAuthenticator, HttpSmsSender } from './providers/http-providers.ts';
 import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
@@ -31,6 +31,13 @@ export interface AppDeps {
   sms?: SmsSender;
   /** The binding flows' stores; default: on PostgreSQL (db). */
   stores?: BindingStores;
+}
+
+/** The client went away before its request was read: nothing to answer, and not our error (nginx's 499). */
+const CLIENT_CLOSED: Reply = { status: 499, body: { code: 499, message: 'client closed the request' } };
+
+function clientClosed(koa: Koa.Context): boolean {
+  return koa.req.destroyed && !koa.req.complete;
 }
 
 /** A Koa app wired from real or given parts; it does not listen. */
@@ -71,17 +78,20 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
       try {
         reply = await handle(koa, arrivedAt + config.requestDeadlineMs, faults);
       } catch (err) {
-        log.error({ err, req_id: id }, 'unexpected error');
-        reply = protocolError(500);
+        reply = clientClosed(koa) ? CLIENT_CLOSED : protocolError(500);
+        if (reply.status === 500) log.error({ err, req_id: id }, 'unexpected error');
       } finally {
         admission.leave();
       }
     }
-    koa.status = reply.status;
-    koa.body = reply.body;
-    koa.set('X-Request-Id', id);
-    for (const [name, value] of Object.entries(reply.headers ?? {})) koa.set(name, value);
-    if (reply.status === 413) koa.set('Connection', 'close');
+    if (reply !== CLIENT_CLOSED) {
+      koa.status = reply.status;
+      koa.type = 'application/json';
+      koa.body = serialize(reply);
+      koa.set('X-Request-Id', id);
+      for (const [name, value] of Object.entries(reply.headers ?? {})) koa.set(name, value);
+      if (reply.status === 413) koa.set('Connection', 'close');
+    }
     const body = reply.body as { code?: number; data?: { sub_code?: string; status?: string } };
     log.info(
       {

@@ -36,6 +36,10 @@ export interface Config {
   smsPerMobileHour: number;
   smsPerMobileDay: number;
   smsPerCardHour: number;
+  authReviewsPerCardDay: number;
+  authReviewsPerIdDay: number;
+  authReviewsPerMobileDay: number;
+  ownershipProbesPerCard: number;
   bodyLimitBytes: number;
   /** the card-auth and SMS gateways over HTTP; unset: the sandbox's (only while the sandbox is on) */
   cardAuthGateway: Gateway | undefined;
@@ -170,6 +174,20 @@ export const SETTINGS: Setting[] = [
   setting('SMS_PER_MOBILE_HOUR', '5', whole(1, 1000), 'Texts per mobile in a rolling hour.'),
   setting('SMS_PER_MOBILE_DAY', '10', whole(1, 10_000), 'Texts per mobile in a rolling day.'),
   setting('SMS_PER_CARD_HOUR', '5', whole(1, 1000), 'Texts per card in a rolling hour.'),
+  setting(
+    'AUTH_REVIEWS_PER_CARD_DAY',
+    '10',
+    whole(1, 10_000),
+    'Card-authentication calls per card in a rolling day; past it 505 AUTH_RATE_LIMITED.',
+  ),
+  setting('AUTH_REVIEWS_PER_ID_DAY', '10', whole(1, 10_000), 'Card-authentication calls per ID number in a rolling day.'),
+  setting('AUTH_REVIEWS_PER_MOBILE_DAY', '10', whole(1, 10_000), 'Card-authentication calls per mobile in a rolling day.'),
+  setting(
+    'OWNERSHIP_PROBES_PER_CARD',
+    '3',
+    whole(1, 1000),
+    "Other people's ID numbers a bound card may be tried with in a rolling day before every new-card call for it from a user without a binding of it answers 502.",
+  ),
   ...gatewaySettings('CARD_AUTH', 'card-auth'),
   ...gatewaySettings('SMS', 'SMS'),
 ];
@@ -292,6 +310,10 @@ export function loadConfig(env: Env = process.env): Config {
     smsPerMobileHour: number('SMS_PER_MOBILE_HOUR'),
     smsPerMobileDay: number('SMS_PER_MOBILE_DAY'),
     smsPerCardHour: number('SMS_PER_CARD_HOUR'),
+    authReviewsPerCardDay: number('AUTH_REVIEWS_PER_CARD_DAY'),
+    authReviewsPerIdDay: number('AUTH_REVIEWS_PER_ID_DAY'),
+    authReviewsPerMobileDay: number('AUTH_REVIEWS_PER_MOBILE_DAY'),
+    ownershipProbesPerCard: number('OWNERSHIP_PROBES_PER_CARD'),
     bodyLimitBytes: 64 * 1024,
     cardAuthGateway: gateway(read, 'CARD_AUTH', 'card-auth', production, sandbox),
     smsGateway: gateway(read, 'SMS', 'SMS', production, sandbox),

@@ -54,8 +54,25 @@ export interface NewCard {
   cardType: number;
 }
 
+/**
+ * Province-level regions of GB/T 2260 (11–15, 21–23, 31–37, 41–46, 50–54, 61–65, 71) and the residence permits of Hong
+ * Kong, Macao and Taiwan residents (81–83). Foreigners' permanent residence cards issued since 2023 begin with 9.
+ */
+const ID_REGIONS = /^(1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5]|71|8[1-3]|9[0-9])/;
+
+/** Why an 18-character ID number (check character already right) cannot be real; undefined when it can. */
+export function idNumberProblem(id: string, today: Date): string | undefined {
+  if (!ID_REGIONS.test(id)) return '身份证号地区码不存在 / the ID number names no region';
+  const [year, month, day] = [id.slice(6, 10), id.slice(10, 12), id.slice(12, 14)].map(Number);
+  const born = new Date(Date.UTC(year, month - 1, day));
+  const real = born.getUTCFullYear() === year && born.getUTCMonth() === month - 1 && born.getUTCDate() === day;
+  if (!real || year < 1900 || born.getTime() > today.getTime())
+    return "身份证号出生日期不正确 / the ID number's birth date is not a real past date";
+  return undefined;
+}
+
 /** Structure of a new card's request; the schema has already checked each field's form. Throws RequestError. */
-export function normalizeNewCard(input: NewCardInput): NewCard {
+export function normalizeNewCard(input: NewCardInput, today: Date): NewCard {
   for (const field of ['user_name', 'id_number', 'user_mobile'] as const) {
     if (!input[field]?.trim())
       throw new RequestError(`body.${field}`, 'required', `新绑卡须提供 ${field} / ${field} is required when bind_card_src=1`);
@@ -70,6 +87,8 @@ export function normalizeNewCard(input: NewCardInput): NewCard {
   const idNumber = input.id_number!.toUpperCase();
   if (!idCheckCharOk(idNumber))
     throw new RequestError('body.id_number', 'checksum', "身份证号校验位不正确 / the ID number's check character is wrong");
+  const problem = idNumberProblem(idNumber, today);
+  if (problem) throw new RequestError('body.id_number', 'id-number', problem);
   const bin = lookupBin(input.bank_card);
   return {
     card: input.bank_card,

@@ -32,7 +32,17 @@ export interface NewCardDeps {
   log: Logger;
   config: Pick<
     Config,
-    'providerTimeoutMs' | 'codeTtlSeconds' | 'codeMaxAttempts' | 'resendSeconds' | 'smsPerMobileHour' | 'smsPerMobileDay' | 'smsPerCardHour'
+    | 'providerTimeoutMs'
+    | 'codeTtlSeconds'
+    | 'codeMaxAttempts'
+    | 'resendSeconds'
+    | 'smsPerMobileHour'
+    | 'smsPerMobileDay'
+    | 'smsPerCardHour'
+    | 'authReviewsPerCardDay'
+    | 'authReviewsPerIdDay'
+    | 'authReviewsPerMobileDay'
+    | 'ownershipProbesPerCard'
   >;
 }
 
@@ -66,7 +76,7 @@ export class NewCardFlow {
 
   /** `deadline` (epoch ms): when the answer must be ready. */
   async run(channel: string, cardTypes: number[], body: NewCardRequest, deadline: number): Promise<Outcome> {
-    const card = normalizeNewCard(body);
+    const card = normalizeNewCard(body, this.deps.now());
     const refused = reviewCard(card, cardTypes, body.bank_card_type != null);
     if (refused) return failure(refused);
     const request = this.describe(channel, body, card);
@@ -74,7 +84,7 @@ export class NewCardFlow {
     const { stores } = this.deps;
     // A confirmation retried after the binding (or for a card bound to someone else) is answered without a lock.
     if (code !== undefined) {
-      const owned = ownerOutcome(await stores.bindings.ownerOf(request.key));
+      const owned = await this.ownership(await stores.bindings.ownerOf(request.key), request.key);
       if (owned) return owned;
     }
     // Decides the next step, waiting out another request's lease (past the deadline: undefined).
@@ -91,6 +101,19 @@ export class NewCardFlow {
     let step = await decide();
     while (step && !('done' in step)) step = (await this.callAndRecord(step, request, deadline)) ?? (await decide());
     return step ? step.done : failure('PROVIDER_TIMEOUT');
+  }
+
+  /**
+   * A bound card is final: bound to this user (the same answer again), or to another person (502). The holder adding it
+   * under another account goes on, unless the card has been tried with too many other people's ID numbers in the last
+   * day: then every such request is 502 whatever its ID number, so the answers cannot tell which ID is the holder's.
+   */
+  private async ownership(owner: Owner | undefined, key: FlowKey, tx?: Tx): Promise<Outcome | undefined> {
+    if (!owner) return undefined;
+    if (owner.mine) return bound(owner.cardId);
+    const others = await this.deps.stores.bindings.countProbes(key, !owner.samePerson, this.deps.now(), tx);
+    if (!owner.samePerson || others >= this.deps.config.ownershipProbesPerCard) return failure('CARD_BOUND_TO_OTHER');
+    return undefined;
   }
 
   private describe(channel: string, body: NewCardRequest, card: NewCard): Request {
@@ -137,7 +160,7 @@ export class NewCardFlow {
     const opened = await verifications.openForFirstCall(tx, key, this.deps.now());
     let flow = opened.flow;
     if (this.busy(flow)) return { wait: true };
-    const owned = ownerOutcome(opened.owner);
+    const owned = await this.ownership(opened.owner, key, tx);
     if (owned) return { done: owned };
     if (flow.details_hash !== key.detailsHash) {
       // Corrected details start the review over; the SMS limits still count what was sent.
@@ -163,26 +186,38 @@ export class NewCardFlow {
     return this.afterReview(tx, key, flow);
   }
 
-  /** The first call's next step once the row is ours: the card review, then a code by SMS (or the one just sent). */
+  /**
+   * The first call's next step once the row is ours: the card review, then a code by SMS (or the one just sent). Both
+   * outside calls spend a limit, so each is decided under the mobile's lock, with ownership read again: a card review
+   * is paid per call and tells whether four elements match, so none is made when no text could follow it.
+   */
   private async afterReview(tx: Tx, key: FlowKey, flow: Verification): Promise<Decided> {
     const { config, stores } = this.deps;
     const now = this.deps.now();
     if (flow.auth_status === 'REJECTED') return { done: failure('AUTH_REJECTED') };
-    if (flow.auth_status === null)
-      return { call: 'auth', flow: await stores.verifications.update(tx, flow, { busy_until: this.lease() }, now) };
     const live = flow.code_hash !== null && flow.code_attempts < config.codeMaxAttempts;
     if (live && flow.code_sent_at && now.getTime() - flow.code_sent_at.getTime() < config.resendSeconds * 1000) {
       return { done: this.codeSent() };
     }
-    const { owner, counts } = await stores.smsSends.lockMobileForSms(tx, key, now);
-    const owned = ownerOutcome(owner);
+    const { owner, counts } = await stores.limits.lockMobileAndCount(tx, key, now);
+    const owned = await this.ownership(owner, key, tx);
     if (owned) return { done: owned }; // bound meanwhile, by another flow for this card
     if (
-      counts.mobileHour >= config.smsPerMobileHour ||
-      counts.mobileDay >= config.smsPerMobileDay ||
-      counts.cardHour >= config.smsPerCardHour
+      counts.smsMobileHour >= config.smsPerMobileHour ||
+      counts.smsMobileDay >= config.smsPerMobileDay ||
+      counts.smsCardHour >= config.smsPerCardHour
     ) {
       return { done: failure('SMS_RATE_LIMITED') };
+    }
+    if (flow.auth_status === null) {
+      if (
+        counts.reviewsCardDay >= config.authReviewsPerCardDay ||
+        counts.reviewsIdDay >= config.authReviewsPerIdDay ||
+        counts.reviewsMobileDay >= config.authReviewsPerMobileDay
+      ) {
+        return { done: failure('AUTH_RATE_LIMITED') };
+      }
+      return { call: 'auth', flow: await stores.verifications.startReview(tx, flow, this.lease(), now) };
     }
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = flow.code_seq + 1;
@@ -217,7 +252,7 @@ export class NewCardFlow {
     const { config, stores } = this.deps;
     const flow = await stores.verifications.lockForConfirmation(tx, key);
     if (flow && this.busy(flow)) return { wait: true };
-    const owned = ownerOutcome(await stores.bindings.ownerOf(key, tx));
+    const owned = await this.ownership(await stores.bindings.ownerOf(key, tx), key, tx);
     if (owned) return { done: owned };
     if (!flow || flow.details_hash !== key.detailsHash || flow.code_hash === null) return { done: failure('CODE_NOT_ISSUED') };
     const now = this.deps.now();
@@ -262,6 +297,24 @@ export class NewCardFlow {
       this.deps.log.warn({ call: step.call, verification: flow.id, err: e }, 'provider call failed');
       error = failure(e instanceof ProviderTimeout ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR');
     }
+    try {
+      return await this.record(step, request, result, error);
+    } catch (e) {
+      // The partner's retry must find the row free, not wait out a lease that no request holds any more.
+      await stores.verifications.releaseLease(flow).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Records an outside call's result (or failure) and decides what follows. */
+  private async record(
+    step: OutsideCall,
+    request: Request,
+    result: AuthResult | { agreementNo: string } | undefined,
+    error: Outcome | undefined,
+  ): Promise<Decided | undefined> {
+    const { stores } = this.deps;
+    const { flow } = step;
     if (!error && step.call === 'sms') {
       if (await stores.verifications.markCodeSent(flow, this.deps.now())) return { done: this.codeSent() };
       // Not the row's latest code any more: corrected details started over (decide again), or this request's lease ran
@@ -330,11 +383,4 @@ export class NewCardFlow {
 /** The text the borrower receives. */
 export function smsText(code: string, ttlSeconds: number): string {
   return `【还呗】您的绑卡验证码为${code}，${Math.round(ttlSeconds / 60)}分钟内有效，请勿泄露。`;
-}
-
-/** A card already bound is final: to this user (bound) or to another person (refused). */
-export function ownerOutcome(owner: Owner | undefined): Outcome | undefined {
-  if (!owner) return undefined;
-  if (!owner.samePerson) return failure('CARD_BOUND_TO_OTHER');
-  return owner.mine ? bound(owner.cardId) : undefined;
 }

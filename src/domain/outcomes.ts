@@ -9,6 +9,7 @@ export type SubCode =
   | 'CARD_BOUND_TO_OTHER'
   | 'CARD_NOT_OWNED'
   | 'SMS_RATE_LIMITED'
+  | 'AUTH_RATE_LIMITED'
   | 'PROVIDER_TIMEOUT'
   | 'PROVIDER_ERROR'
   | 'CODE_INCORRECT'
@@ -25,6 +26,7 @@ const RESULT: Record<SubCode, { code: 501 | 502 | 505 | 801; message: string }> 
   CARD_BOUND_TO_OTHER: { code: 502, message: '该卡已被绑定' },
   CARD_NOT_OWNED: { code: 505, message: '绑卡失败：该卡不在用户的银行卡列表中' },
   SMS_RATE_LIMITED: { code: 505, message: '绑卡失败：验证码发送过于频繁，请稍后再试' },
+  AUTH_RATE_LIMITED: { code: 505, message: '绑卡失败：银行卡验证过于频繁，请明天再试' },
   PROVIDER_TIMEOUT: { code: 505, message: '绑卡失败：银行通道超时，请重试' },
   PROVIDER_ERROR: { code: 505, message: '绑卡失败：银行通道异常，请重试' },
   CODE_INCORRECT: { code: 801, message: '验证码不正确' },

@@ -65,6 +65,10 @@ export interface VerificationStore {
   update(tx: Tx, flow: Verification, changes: VerificationChanges, now: Date): Promise<Verification>;
   /** A new code for the row, and the SMS send the limits count, written together. */
   issueCode(tx: Tx, flow: Verification, changes: VerificationChanges, now: Date): Promise<Verification>;
+  /** The lease for a card review, and the review that the daily limits count, written together. */
+  startReview(tx: Tx, flow: Verification, leaseUntil: Date, now: Date): Promise<Verification>;
+  /** Ends the flow's lease, if it is still the one this request took: the request failed after its outside call. */
+  releaseLease(flow: Verification): Promise<void>;
   /** Ends the lease of a code just sent, if that code is still the row's latest; false otherwise. */
   markCodeSent(flow: Verification, now: Date): Promise<boolean>;
   generationOf(id: string): Promise<number | undefined>;
@@ -75,18 +79,22 @@ export interface VerificationStore {
   endLease(tx: Tx, flow: Verification, review: 'APPROVED' | 'REJECTED' | null, now: Date): Promise<Verification | undefined>;
 }
 
-export interface SmsCounts {
-  mobileHour: number;
-  mobileDay: number;
-  cardHour: number;
+/** What the limits count: SMS sent in the last hour and day, card reviews (gateway calls) in the last day. */
+export interface LimitCounts {
+  smsMobileHour: number;
+  smsMobileDay: number;
+  smsCardHour: number;
+  reviewsCardDay: number;
+  reviewsIdDay: number;
+  reviewsMobileDay: number;
 }
 
-export interface SmsSendStore {
+export interface LimitStore {
   /**
-   * Serialises SMS decisions for the mobile until the transaction ends (so concurrent flows cannot both take the last
-   * free slot), then reads the card's owner and the sends counted by the limits.
+   * Serialises the decisions that spend a limit for the mobile until the transaction ends (so concurrent flows cannot
+   * both take the last free slot), then reads the card's owner and what the limits count.
    */
-  lockMobileForSms(tx: Tx, key: FlowKey, now: Date): Promise<{ owner: Owner | undefined; counts: SmsCounts }>;
+  lockMobileAndCount(tx: Tx, key: FlowKey, now: Date): Promise<{ owner: Owner | undefined; counts: LimitCounts }>;
 }
 
 /** The clear values of a new binding; the store keeps them encrypted. */
@@ -120,6 +128,11 @@ export interface BindingStore {
   /** The card's owner, if it is bound. */
   ownerOf(key: FlowKey, tx?: Tx): Promise<Owner | undefined>;
   /**
+   * How many distinct ID numbers other than the holder's were tried against the bound card in the day before `now`,
+   * counting the request's own when `tried` (it is not the holder's) and remembering it.
+   */
+  countProbes(key: FlowKey, tried: boolean, now: Date, tx?: Tx): Promise<number>;
+  /**
    * Person, card and binding, written together. A card that exists already is kept as it is; its id and person come
    * back, and the binding is not made when that person is another one.
    */
@@ -150,7 +163,7 @@ export interface AuditStore {
 /** Every store the binding flows use. */
 export interface BindingStores extends Transactor {
   verifications: VerificationStore;
-  smsSends: SmsSendStore;
+  limits: LimitStore;
   bindings: BindingStore;
   audit: AuditStore;
 }

@@ -6,7 +6,7 @@ import type { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { Channel } from '../domain/channel.ts';
+import { CHANNEL_CODE, type Channel } from '../domain/channel.ts';
 import { RequestError } from '../domain/outcomes.ts';
 import { InjectedFault, type FaultPoint } from '../faults.ts';
 import type { ChannelStore } from '../store/channel-store.ts';
@@ -14,7 +14,7 @@ import type { NonceStore } from '../store/nonce-store.ts';
 import { parseJson, readBody } from './body.ts';
 import type { Handlers } from './handlers.ts';
 import { replayed, verifySignature } from './partner-auth.ts';
-import { badRequest, protocolError, retryLater, type FieldError, type Reply } from './replies.ts';
+import { badRequest, isTransient, protocolError, replayOf, retryLater, serialize, type FieldError, type Reply } from './replies.ts';
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'];
 
@@ -70,8 +70,8 @@ export interface RequestContext {
   /** the partner channel of a channel operation */
   channel?: Channel;
   raw: Buffer;
-  /** the verified nonce and signature of a signed request */
-  signed?: { nonce: string; signature: string };
+  /** the nonce this request claimed: its answer is kept under it, or released when transient */
+  claimed?: { channel: string; nonce: string };
   overRate: boolean;
   body?: unknown;
 }
@@ -115,12 +115,19 @@ export async function createApi(
     request.params = params;
   };
 
-  /** Sandbox operations exist only with the sandbox on; channel operations need an active channel, named twice. */
+  /**
+   * Sandbox operations exist only with the sandbox on; channel operations need an active channel, named twice: in the
+   * path in lower case and in r_c in upper case, both exactly as sent (no percent-decoding, so one spelling each).
+   */
   const channel: Check = async (request) => {
     if (request.operation!.tags?.includes('sandbox')) return config.sandbox ? undefined : protocolError(404);
-    const path = request.params.channel;
-    const code = request.koa.query.r_c;
-    if (typeof path !== 'string' || typeof code !== 'string' || path !== code.toLowerCase()) return protocolError(404);
+    const [rawPath, rawQuery = ''] = (request.koa.req.url ?? '').split('?');
+    const code = rawQuery
+      .split('&')
+      .find((param) => param.startsWith('r_c='))
+      ?.slice(4);
+    if (!code || !CHANNEL_CODE.test(code) || request.koa.query.r_c !== code) return protocolError(404);
+    if (rawPath.split('/')[1] !== `${code.toLowerCase()}channel`) return protocolError(404);
     request.channel = await channels.find(code);
     if (!request.channel) return protocolError(404);
     request.koa.state.channel = code;
@@ -141,10 +148,10 @@ export async function createApi(
     const { koa } = request;
     const verdict = verifySignature(koa.method, koa.req.url ?? koa.url, koa.headers, request.raw, request.channel);
     if (!verdict.ok) return verdict.reply;
-    request.signed = verdict;
     const claim = await nonces.claim(request.channel.code, verdict.nonce, verdict.signature, request.deadline, config.rateLimitPerSecond);
     if ('replay' in claim) return replayed();
-    if ('answer' in claim) return claim.answer;
+    if ('answer' in claim) return replayOf(claim.answer);
+    request.claimed = { channel: request.channel.code, nonce: verdict.nonce };
     request.overRate = claim.overRate || request.faults.has('rate-limit');
   };
 
@@ -200,12 +207,21 @@ export async function createApi(
   const checks: Check[] = [route, channel, method, body, signature, json, schema, rate];
   return async (koa, deadline, faults = new Set()) => {
     const request: RequestContext = { koa, deadline, faults, params: {}, raw: Buffer.alloc(0), overRate: false };
-    for (const check of checks) {
-      const reply = await check(request);
-      if (reply) return reply;
+    let reply: Reply | undefined;
+    try {
+      for (const check of checks) {
+        reply = await check(request);
+        if (reply) break;
+      }
+      reply ??= documented(request, await operate(request));
+    } catch (e) {
+      // a 500 follows: transient, so the partner's retry of the same bytes runs afresh (if the database lets us say so)
+      if (request.claimed) await nonces.release(request.claimed.channel, request.claimed.nonce).catch(() => undefined);
+      throw e;
     }
-    const reply = documented(request, await operate(request));
-    if (request.signed && reply.status !== 500) await nonces.record(request.channel!.code, request.signed.nonce, reply);
+    const { claimed } = request;
+    if (claimed && isTransient(reply)) await nonces.release(claimed.channel, claimed.nonce);
+    else if (claimed) await nonces.record(claimed.channel, claimed.nonce, { status: reply.status, text: serialize(reply) });
     return reply;
   };
 }

@@ -19,24 +19,72 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Rea
   return { ok: true, value: Buffer.concat(chunks) };
 }
 
-/** Parses a JSON body of an application/json request; 415 for another type, 400 for bytes that are not JSON. */
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The charset parameter of a Content-Type, unquoted; undefined when there is none. */
+function charsetOf(params: string[]): string | undefined {
+  for (const param of params) {
+    const [name, value = ''] = param.split('=');
+    if (name.trim().toLowerCase() === 'charset') return value.trim().replace(/^"(.*)"$/, '$1');
+  }
+  return undefined;
+}
+
+/** U+0000, or half of a surrogate pair alone: PostgreSQL text cannot hold them. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const unstorableText = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
+
+/** The path (body.a.b) of the first string value or object key holding a character that cannot be stored. */
+export function unstorable(value: unknown, path = 'body'): string | undefined {
+  if (typeof value === 'string') return unstorableText(value) ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    if (unstorableText(key)) return path; // a key cannot name itself: the object holding it is named
+    const found = unstorable(inner, `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+const refuse = (status: number, message: string, field: string, rule: string, detail: string): Read<never> => ({
+  ok: false,
+  reply: protocolError(status, message, [{ field, rule, message: detail }]),
+});
+
+/**
+ * Parses a JSON body of an application/json request in UTF-8: 415 for another type or charset; 400 for bytes that are
+ * not UTF-8 or not JSON, for a key twice in one object, and for characters PostgreSQL text cannot hold.
+ */
 export function parseJson(contentType: string | undefined, raw: Buffer): Read<unknown> {
-  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
-  if (type !== 'application/json') return { ok: false, reply: protocolError(415) };
-  const text = raw.toString('utf8');
+  const [type, ...params] = (contentType ?? '').split(';');
+  if (type.trim().toLowerCase() !== 'application/json') return { ok: false, reply: protocolError(415) };
+  const charset = charsetOf(params);
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    return refuse(415, '请求体须为 UTF-8 编码的 application/json', 'header.Content-Type', 'charset', 'the charset must be UTF-8');
+  }
+  let text: string;
+  try {
+    text = decoder.decode(raw);
+  } catch {
+    return refuse(400, '请求体不是合法的 UTF-8', 'body', 'encoding', 'the body is not valid UTF-8');
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return { ok: false, reply: protocolError(400, '请求体不是合法的 JSON', [{ field: 'body', rule: 'json', message: 'malformed JSON' }]) };
+    return refuse(400, '请求体不是合法的 JSON', 'body', 'json', 'malformed JSON');
   }
-  if (duplicateKey(text) !== undefined) {
-    return {
-      ok: false,
-      reply: protocolError(400, '请求体中有重复的字段', [
-        { field: 'body', rule: 'duplicate-key', message: 'a key appears twice in one object' },
-      ]),
-    };
+  if (duplicateKey(text) !== undefined)
+    return refuse(400, '请求体中有重复的字段', 'body', 'duplicate-key', 'a key appears twice in one object');
+  const field = unstorable(value);
+  if (field) {
+    return refuse(
+      400,
+      `请求参数不合法：${field} 含有不允许的字符`,
+      field,
+      'characters',
+      'holds U+0000 or a lone surrogate, which cannot be stored',
+    );
   }
   return { ok: true, value };
 }

@@ -7,6 +7,28 @@ export interface Reply {
   status: number;
   body: { code: number; message: string; data?: unknown } | Record<string, unknown>;
   headers?: Record<string, string>;
+  /** the exact bytes to send, when they were kept (a replayed answer); otherwise the body is serialized */
+  text?: string;
+}
+
+/** The bytes a reply is sent as. */
+export function serialize(reply: Reply): string {
+  return reply.text ?? JSON.stringify(reply.body);
+}
+
+/** A stored answer, sent again as the very same bytes. */
+export function replayOf(stored: { status: number; text: string }): Reply {
+  return { status: stored.status, body: JSON.parse(stored.text) as Reply['body'], text: stored.text };
+}
+
+/** Sub_codes whose answer says "retry": a same-nonce retry is processed afresh rather than answered from the store. */
+const TRANSIENT_SUB_CODES = new Set(['PROVIDER_TIMEOUT', 'PROVIDER_ERROR']);
+
+/** 500, 429, and 505 PROVIDER_TIMEOUT or PROVIDER_ERROR: answers that say "try again" and are not kept under the nonce. */
+export function isTransient(reply: Reply): boolean {
+  if (reply.status === 500 || reply.status === 429) return true;
+  const body = reply.body as { code?: number; data?: { sub_code?: string } };
+  return body.code === 505 && TRANSIENT_SUB_CODES.has(body.data?.sub_code ?? '');
 }
 
 const MESSAGES: Record<number, string> = {

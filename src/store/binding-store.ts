@@ -32,7 +32,10 @@ export function ownerFrom(row: OwnerRow | null | undefined): Owner | undefined {
   return row ? { cardId: row.id, samePerson: row.same_person, mine: row.mine } : undefined;
 }
 
-/** persons, cards and bindings: who holds a card (encrypted ID and name), the card (encrypted number and mobile), and who bound it. */
+/**
+ * persons, cards and bindings: who holds a card (encrypted ID and name), the card (encrypted number and mobile), and
+ * who bound it; and ownership_probes, the other people's ID numbers tried against a bound card.
+ */
 export class PgBindingStore implements BindingStore {
   constructor(
     private readonly db: Db,
@@ -52,11 +55,13 @@ export class PgBindingStore implements BindingStore {
   async bind(tx: Tx, binding: NewBinding, now: Date): Promise<{ cardId: string; samePerson: boolean }> {
     const { vault } = this;
     // Each insert returns the row there if there is one (the no-op update also waits for one being committed).
-    const [person] = await sql<{ id: string }>(
+    // (xmax = 0: this statement inserted the row rather than finding it)
+    const [person] = await sql<{ id: string; inserted: boolean }>(
       this.db,
       tx,
       `INSERT INTO persons (id_number_hash, id_number_enc, name_enc, key_id, created_at)
-      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_number_hash) DO UPDATE SET id_number_hash = EXCLUDED.id_number_hash RETURNING id`,
+      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_number_hash) DO UPDATE SET id_number_hash = EXCLUDED.id_number_hash
+      RETURNING id, (xmax = 0) AS inserted`,
       [binding.idHash, vault.encrypt(binding.idNumber), vault.encrypt(binding.name), vault.keyId, now],
     );
     const [card] = await sql<{ id: string; person_id: string }>(
@@ -80,7 +85,11 @@ export class PgBindingStore implements BindingStore {
         now,
       ],
     );
-    if (card.person_id !== person.id) return { cardId: card.id, samePerson: false };
+    if (card.person_id !== person.id) {
+      // another person holds the card: the refused binding leaves no person behind
+      if (person.inserted) await sql(this.db, tx, 'DELETE FROM persons WHERE id = $1', [person.id]);
+      return { cardId: card.id, samePerson: false };
+    }
     await sql(
       this.db,
       tx,
@@ -89,6 +98,23 @@ export class PgBindingStore implements BindingStore {
       [binding.channel, binding.userId, card.id, now],
     );
     return { cardId: card.id, samePerson: true };
+  }
+
+  async countProbes(key: FlowKey, tried: boolean, now: Date, tx?: Tx): Promise<number> {
+    const since = new Date(now.getTime() - 24 * 3600_000);
+    // the statement does not see its own insert: the request's ID is counted from the CTE
+    const [row] = await sql<{ others: number }>(
+      this.db,
+      tx,
+      `WITH probe AS (
+         INSERT INTO ownership_probes (card_hash, id_number_hash, at) SELECT $1::text, $2::text, $3::timestamptz WHERE $4::boolean
+         ON CONFLICT (card_hash, id_number_hash) DO UPDATE SET at = EXCLUDED.at RETURNING id_number_hash
+       )
+       SELECT count(*)::int AS others FROM (
+         SELECT id_number_hash FROM ownership_probes WHERE card_hash = $1 AND at > $5 UNION SELECT id_number_hash FROM probe) tried`,
+      [key.cardHash, key.idHash, now, tried, since],
+    );
+    return row.others;
   }
 
   async listForUser(channel: string, userId: string): Promise<BoundCard[]> {

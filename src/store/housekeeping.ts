@@ -16,6 +16,8 @@ export const EXPIRY: [table: string, expired: string, afterMs: number][] = [
   ['verifications', 'created_at < :cutoff AND updated_at < :cutoff', 25 * HOUR],
   ['sms_sends', 'sent_at < :cutoff', 25 * HOUR], // the longest SMS limit is a rolling day
   ['sandbox_sms', 'sent_at < :cutoff', 25 * HOUR],
+  ['auth_reviews', 'at < :cutoff', 25 * HOUR], // the card-review limits are a rolling day
+  ['ownership_probes', 'at < :cutoff', 25 * HOUR], // so is the ID-number probe count
 ];
 
 /**

@@ -104,7 +104,22 @@ export interface NonceRow {
   signature: string;
   created_at: Date;
   status: number | null;
-  response: unknown;
+  /** the stored answer's exact bytes */
+  response_text: string | null;
+  /** the answer was transient: the same signed bytes are processed afresh */
+  retryable: boolean;
+}
+export interface AuthReviewRow {
+  id: string;
+  card_hash: string;
+  id_number_hash: string;
+  mobile_hash: string;
+  at: Date;
+}
+export interface OwnershipProbeRow {
+  card_hash: string;
+  id_number_hash: string;
+  at: Date;
 }
 export interface RateCounterRow {
   channel: string;
@@ -141,11 +156,13 @@ export interface Models {
   SandboxSlowCard: ModelOf<SandboxSlowCardRow>;
   Channel: ModelOf<ChannelRow, 'card_types' | 'status'>;
   ChannelSecret: ModelOf<ChannelSecretRow, 'id' | 'retired_at'>;
-  Nonce: ModelOf<NonceRow, 'status' | 'response'>;
+  Nonce: ModelOf<NonceRow, 'status' | 'response_text' | 'retryable'>;
   RateCounter: ModelOf<RateCounterRow>;
+  AuthReview: ModelOf<AuthReviewRow, 'id'>;
+  OwnershipProbe: ModelOf<OwnershipProbeRow>;
 }
 
-const { BIGINT, TEXT, DATE, SMALLINT, INTEGER, ARRAY, JSONB } = DataTypes;
+const { BIGINT, TEXT, DATE, SMALLINT, INTEGER, ARRAY, BOOLEAN } = DataTypes;
 // Column shapes; a fresh object each time, since Sequelize writes into the attribute objects it is given.
 const text = () => ({ type: TEXT, allowNull: false });
 const maybeText = () => ({ type: TEXT, allowNull: true });
@@ -252,7 +269,8 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
         signature: text(),
         created_at: time(),
         status: { type: INTEGER, allowNull: true },
-        response: { type: JSONB, allowNull: true },
+        response_text: maybeText(),
+        retryable: { type: BOOLEAN, allowNull: false, defaultValue: false },
       },
     ],
     RateCounter: [
@@ -263,6 +281,11 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
         slot: { type: SMALLINT, primaryKey: true },
         count: int(),
       },
+    ],
+    AuthReview: ['auth_reviews', { id: serial(), card_hash: text(), id_number_hash: text(), mobile_hash: text(), at: time() }],
+    OwnershipProbe: [
+      'ownership_probes',
+      { card_hash: { type: TEXT, primaryKey: true }, id_number_hash: { type: TEXT, primaryKey: true }, at: time() },
     ],
   };
 }

@@ -5,10 +5,10 @@ import { sql, type Db } from './sql.ts';
 const RATE_SLOTS = 16;
 const POLL_MS = 25;
 
-/** An answer kept with its nonce. */
+/** An answer kept with its nonce, as the exact bytes it was sent as. */
 export interface StoredAnswer {
   status: number;
-  body: Record<string, unknown>;
+  text: string;
 }
 
 export type Claim = { fresh: true; overRate: boolean } | { replay: true } | { answer: StoredAnswer };
@@ -16,15 +16,17 @@ export type Claim = { fresh: true; overRate: boolean } | { replay: true } | { an
 /**
  * nonces and rate_counters: replay protection and the channel's request rate, in PostgreSQL so the rules hold across
  * instances. A nonce seen before with the same signature is the partner retrying the very same bytes: it gets the
- * first answer again (waiting for it while the first still runs). With another signature it is a replay.
+ * first answer again (waiting for it while the first still runs), or, when that answer was transient, the request is
+ * processed afresh. With another signature it is a replay.
  */
 export class NonceStore {
   constructor(private readonly db: Db) {}
 
   /**
-   * Claims the nonce and counts the request against the channel's rate in one statement (one commit). `overRate` is
-   * acted on only after the request has passed validation (429 comes last). Past the deadline, waiting for the first
-   * request's answer gives up and the request runs (the business rules' own idempotency then holds).
+   * Claims the nonce (or re-claims one whose answer was transient) and counts the request against the channel's rate,
+   * in one statement. `overRate` is acted on only after the request has passed validation (429 comes last). Past the
+   * deadline, waiting for the first request's answer gives up and the request runs (the business rules' own
+   * idempotency then holds).
    */
   async claim(channel: string, nonce: string, signature: string, deadline: number, perSecond: number): Promise<Claim> {
     const [row] = await sql<{ claimed: number; used: number }>(
@@ -32,7 +34,9 @@ export class NonceStore {
       undefined,
       `WITH claim AS (
          INSERT INTO nonces (channel, nonce, signature, created_at) VALUES ($1, $2, $3, now())
-         ON CONFLICT DO NOTHING RETURNING 1
+         ON CONFLICT (channel, nonce) DO UPDATE SET retryable = false
+           WHERE nonces.retryable AND nonces.signature = EXCLUDED.signature
+         RETURNING 1
        ), counted AS (  -- runs although unreferenced: PostgreSQL always executes data-modifying CTEs
          INSERT INTO rate_counters (channel, window_start, slot, count) VALUES ($1, date_trunc('second', now()), $4, 1)
          ON CONFLICT (channel, window_start, slot) DO UPDATE SET count = rate_counters.count + 1 RETURNING count
@@ -46,26 +50,44 @@ export class NonceStore {
     if (row.claimed === 1) return { fresh: true, overRate: row.used > perSecond };
     const seen = await poll(
       async (): Promise<Claim | undefined> => {
-        const [first] = await sql<{ signature: string; status: number | null; response: StoredAnswer['body'] | null }>(
+        const [first] = await sql<{ signature: string; status: number | null; response_text: string | null; retryable: boolean }>(
           this.db,
           undefined,
-          'SELECT signature, status, response FROM nonces WHERE channel = $1 AND nonce = $2',
+          'SELECT signature, status, response_text, retryable FROM nonces WHERE channel = $1 AND nonce = $2',
           [channel, nonce],
         );
         if (first.signature !== signature) return { replay: true };
-        return first.status === null ? undefined : { answer: { status: first.status, body: first.response! } };
+        if (first.retryable && (await this.reclaim(channel, nonce))) return { fresh: true, overRate: false };
+        return first.status === null ? undefined : { answer: { status: first.status, text: first.response_text! } };
       },
       { intervalMs: POLL_MS, deadline },
     );
     return seen ?? { fresh: true, overRate: false };
   }
 
+  /** Takes a nonce whose answer turned out transient while this request waited for it. */
+  private async reclaim(channel: string, nonce: string): Promise<boolean> {
+    const taken = await sql(
+      this.db,
+      undefined,
+      'UPDATE nonces SET retryable = false WHERE channel = $1 AND nonce = $2 AND retryable RETURNING 1',
+      [channel, nonce],
+    );
+    return taken.length === 1;
+  }
+
+  /** Keeps the answer, so the same signed bytes get it again. */
   async record(channel: string, nonce: string, answer: StoredAnswer): Promise<void> {
-    await sql(this.db, undefined, 'UPDATE nonces SET status = $1, response = $2 WHERE channel = $3 AND nonce = $4', [
+    await sql(this.db, undefined, 'UPDATE nonces SET status = $1, response_text = $2 WHERE channel = $3 AND nonce = $4', [
       answer.status,
-      JSON.stringify(answer.body),
+      answer.text,
       channel,
       nonce,
     ]);
+  }
+
+  /** The answer was transient: the nonce stays taken for this signature, and the same bytes are processed afresh. */
+  async release(channel: string, nonce: string): Promise<void> {
+    await sql(this.db, undefined, 'UPDATE nonces SET retryable = true WHERE channel = $1 AND nonce = $2', [channel, nonce]);
   }
 }

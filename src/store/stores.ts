@@ -2,7 +2,7 @@ import type { Vault } from '../crypto/vault.ts';
 import type { BindingStores } from '../domain/stores.ts';
 import { PgAuditStore } from './audit-store.ts';
 import { PgBindingStore } from './binding-store.ts';
-import { PgSmsSendStore } from './sms-send-store.ts';
+import { PgLimitStore } from './limit-store.ts';
 import { transactor, type Db } from './sql.ts';
 import { PgVerificationStore } from './verification-store.ts';
 
@@ -11,7 +11,7 @@ export function createBindingStores(db: Db, vault: Vault): BindingStores {
   return {
     ...transactor(db),
     verifications: new PgVerificationStore(db),
-    smsSends: new PgSmsSendStore(db),
+    limits: new PgLimitStore(db),
     bindings: new PgBindingStore(db, vault),
     audit: new PgAuditStore(db),
   };

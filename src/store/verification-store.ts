@@ -56,6 +56,27 @@ export class PgVerificationStore implements VerificationStore {
     return { ...flow, ...changes, updated_at: now };
   }
 
+  async startReview(tx: Tx, flow: Verification, leaseUntil: Date, now: Date): Promise<Verification> {
+    // One statement: the lease for the call, and the review that the daily limits count.
+    const [update, values] = this.updateStatement(flow, { busy_until: leaseUntil }, now);
+    const at = values.length + 1;
+    await sql(
+      this.db,
+      tx,
+      `WITH review AS (INSERT INTO auth_reviews (card_hash, id_number_hash, mobile_hash, at) VALUES ($${at}, $${at + 1}, $${at + 2}, $${at + 3})) ${update}`,
+      [...values, flow.card_hash, flow.id_number_hash, flow.mobile_hash, now],
+    );
+    return { ...flow, busy_until: leaseUntil, updated_at: now };
+  }
+
+  async releaseLease(flow: Verification): Promise<void> {
+    // only the lease this request took: another may have taken the row over since
+    await sql(this.db, undefined, 'UPDATE verifications SET busy_until = NULL WHERE id = $1 AND busy_until = $2', [
+      flow.id,
+      flow.busy_until,
+    ]);
+  }
+
   /** UPDATE of the given columns (names from the domain's VerificationChanges, values bound) and updated_at. */
   private updateStatement(flow: Verification, changes: VerificationChanges, now: Date): [string, unknown[]] {
     const columns = Object.keys(changes);

@@ -6,13 +6,14 @@ import type {
   FlowKey,
   NewBinding,
   Owner,
-  SmsCounts,
+  LimitCounts,
   Tx,
   Verification,
   VerificationChanges,
 } from '../../src/domain/stores.ts';
 
 const HOUR = 3600_000;
+const DAY = 24 * HOUR;
 
 interface Card {
   id: string;
@@ -26,6 +27,8 @@ interface Card {
 interface Tables {
   verifications: Verification[];
   smsSends: { mobileHash: string; cardHash: string; at: Date }[];
+  reviews: { cardHash: string; idHash: string; mobileHash: string; at: Date }[];
+  probes: { cardHash: string; idHash: string; at: Date }[];
   cards: Card[];
   persons: string[];
   bindings: { channel: string; userId: string; cardId: string; at: Date }[];
@@ -37,7 +40,7 @@ interface Tables {
  * one at a time (every lock the real stores take is then held), and a transaction whose work throws leaves no trace.
  */
 export class MemoryStores implements BindingStores {
-  tables: Tables = { verifications: [], smsSends: [], cards: [], persons: [], bindings: [], audit: [] };
+  tables: Tables = { verifications: [], smsSends: [], reviews: [], probes: [], cards: [], persons: [], bindings: [], audit: [] };
   private queue: Promise<unknown> = Promise.resolve();
   private nextId = 1;
   /** transactions begun, for tests that count phases */
@@ -119,6 +122,14 @@ export class MemoryStores implements BindingStores {
       this.tables.smsSends.push({ mobileHash: flow.mobile_hash, cardHash: flow.card_hash, at: now });
       return this.write(flow, changes, now);
     },
+    startReview: async (_tx: Tx, flow: Verification, leaseUntil: Date, now: Date) => {
+      this.tables.reviews.push({ cardHash: flow.card_hash, idHash: flow.id_number_hash, mobileHash: flow.mobile_hash, at: now });
+      return this.write(flow, { busy_until: leaseUntil }, now);
+    },
+    releaseLease: async (flow: Verification) => {
+      const row = this.row(flow.id);
+      if (row.busy_until?.getTime() === flow.busy_until?.getTime()) row.busy_until = null;
+    },
     markCodeSent: async (flow: Verification, now: Date) => {
       const row = this.row(flow.id);
       if (row.generation !== flow.generation || row.code_seq !== flow.code_seq) return false;
@@ -134,16 +145,21 @@ export class MemoryStores implements BindingStores {
     },
   };
 
-  smsSends = {
-    lockMobileForSms: async (_tx: Tx, key: FlowKey, now: Date): Promise<{ owner: Owner | undefined; counts: SmsCounts }> => {
-      const since = (ms: number) => (s: { at: Date }) => s.at.getTime() > now.getTime() - ms;
-      const byMobile = this.tables.smsSends.filter((s) => s.mobileHash === key.mobileHash);
+  limits = {
+    lockMobileAndCount: async (_tx: Tx, key: FlowKey, now: Date): Promise<{ owner: Owner | undefined; counts: LimitCounts }> => {
+      const since = (ms: number) => (row: { at: Date }) => row.at.getTime() > now.getTime() - ms;
+      const { smsSends, reviews } = this.tables;
+      const count = <T extends { at: Date }>(rows: T[], match: (row: T) => boolean, ms: number) =>
+        rows.filter(match).filter(since(ms)).length;
       return {
         owner: this.ownerOf(key),
         counts: {
-          mobileHour: byMobile.filter(since(HOUR)).length,
-          mobileDay: byMobile.filter(since(24 * HOUR)).length,
-          cardHour: this.tables.smsSends.filter((s) => s.cardHash === key.cardHash).filter(since(HOUR)).length,
+          smsMobileHour: count(smsSends, (s) => s.mobileHash === key.mobileHash, HOUR),
+          smsMobileDay: count(smsSends, (s) => s.mobileHash === key.mobileHash, DAY),
+          smsCardHour: count(smsSends, (s) => s.cardHash === key.cardHash, HOUR),
+          reviewsCardDay: count(reviews, (r) => r.cardHash === key.cardHash, DAY),
+          reviewsIdDay: count(reviews, (r) => r.idHash === key.idHash, DAY),
+          reviewsMobileDay: count(reviews, (r) => r.mobileHash === key.mobileHash, DAY),
         },
       };
     },
@@ -151,8 +167,16 @@ export class MemoryStores implements BindingStores {
 
   bindings = {
     ownerOf: async (key: FlowKey) => this.ownerOf(key),
+    countProbes: async (key: FlowKey, tried: boolean, now: Date) => {
+      const { probes } = this.tables;
+      if (tried) {
+        const known = probes.find((p) => p.cardHash === key.cardHash && p.idHash === key.idHash);
+        if (known) known.at = now;
+        else probes.push({ cardHash: key.cardHash, idHash: key.idHash, at: now });
+      }
+      return probes.filter((p) => p.cardHash === key.cardHash && p.at.getTime() > now.getTime() - DAY).length;
+    },
     bind: async (_tx: Tx, binding: NewBinding, now: Date) => {
-      if (!this.tables.persons.includes(binding.idHash)) this.tables.persons.push(binding.idHash);
       let card = this.tables.cards.find((c) => c.cardHash === binding.cardHash);
       if (!card) {
         card = {
@@ -167,6 +191,7 @@ export class MemoryStores implements BindingStores {
         this.tables.cards.push(card);
       }
       if (card.personIdHash !== binding.idHash) return { cardId: card.id, samePerson: false };
+      if (!this.tables.persons.includes(binding.idHash)) this.tables.persons.push(binding.idHash);
       const cardId = card.id;
       if (!this.tables.bindings.some((b) => b.channel === binding.channel && b.userId === binding.userId && b.cardId === cardId)) {
         this.tables.bindings.push({ channel: binding.channel, userId: binding.userId, cardId, at: now });

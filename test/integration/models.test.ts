@@ -15,7 +15,7 @@ function pgType(type: unknown): string {
     [DataTypes.INTEGER, 'int4'],
     [DataTypes.TEXT, 'text'],
     [DataTypes.DATE, 'timestamptz'],
-    [DataTypes.JSONB, 'jsonb'],
+    [DataTypes.BOOLEAN, 'bool'],
   ];
   const found = names.find(([dataType]) => type === dataType || type instanceof (dataType as new () => unknown));
   if (!found) throw new Error(`no PostgreSQL name for ${String(type)}`);

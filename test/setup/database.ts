@@ -35,6 +35,8 @@ const TABLES = [
   'channels',
   'nonces',
   'rate_counters',
+  'auth_reviews',
+  'ownership_probes',
 ];
 
 export async function resetDb(): Promise<void> {

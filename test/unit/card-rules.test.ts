@@ -36,9 +36,9 @@ describe('card rules', () => {
       id_number: '11010519491231002x',
       user_mobile: '13420504517',
     };
-    const c = normalizeNewCard(base);
+    const c = normalizeNewCard(base, new Date());
     expect(c).to.include({ idNumber: '11010519491231002X', bank: 'ICBC', cardType: 0 });
-    expect(() => normalizeNewCard({ ...base, user_mobile: undefined }))
+    expect(() => normalizeNewCard({ ...base, user_mobile: undefined }, new Date()))
       .to.throw(RequestError)
       .with.property('field', 'body.user_mobile');
   });
