@@ -169,12 +169,16 @@ export function seedNewCard(overrides: Record<string, unknown> = {}): Record<str
 
 export const seedExistingCard = { user_id: '246964109149933', bank_card: '6222022005001212723', open_bank: 'ICBC', bind_card_src: 2 };
 
+/** The 17 digits with their check character (ISO 7064 MOD 11-2). */
+export function withCheckChar(digits: string): string {
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...digits].reduce((acc, digit, i) => acc + Number(digit) * weights[i], 0);
+  return digits + '10X98765432'[sum % 11];
+}
+
 /** A valid 18-digit resident ID for a serial number, so tests can make distinct people. */
 export function idNumber(serial: number): string {
-  const base = `11010819880201${String(serial).padStart(3, '0')}`;
-  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const s = [...base].reduce((acc, d, i) => acc + Number(d) * w[i], 0);
-  return base + '10X98765432'[s % 11];
+  return withCheckChar(`11010819880201${String(serial).padStart(3, '0')}`);
 }
 
 /** Runs the first call, reads the code from the sandbox phone and confirms. */

@@ -331,7 +331,54 @@ describe('new-card flow (in-memory stores)', () => {
       'CARD_NOT_OWNED',
     );
   });
+
+  it('releases the lease when recording a gateway call fails, so the retry goes on at once', async () => {
+    const { bind, phone, stores } = setUp();
+    await bind({});
+    const bindForReal = stores.bindings.bind;
+    stores.bindings.bind = () => Promise.reject(new Error('the database went away'));
+    const failed = await bind({ verify_code: phone.latest() }).catch((e: Error) => e);
+    expect(failed).to.be.instanceOf(Error);
+    expect(stores.tables.verifications[0].busy_until).to.equal(null);
+    stores.bindings.bind = bindForReal;
+    expect(status(await bind({ verify_code: phone.latest() }, 300))).to.equal('BOUND');
+  });
+
+  it('makes no card review when no text could follow it (SMS limit), and none past the daily review limits', async () => {
+    const { bind, auth, advance } = setUp({ authReviewsPerCardDay: 2, smsPerMobileHour: 1 });
+    expect(status(await bind({ user_id: 'a' }))).to.equal('SMS_SENT');
+    expect(status(await bind({ user_id: 'b' }))).to.equal('SMS_RATE_LIMITED');
+    expect(auth.reviews).to.equal(1);
+    advance(3600);
+    expect(status(await bind({ user_id: 'c' }))).to.equal('SMS_SENT');
+    advance(3600);
+    expect(status(await bind({ user_id: 'd' }))).to.equal('AUTH_RATE_LIMITED');
+    expect(auth.reviews).to.equal(2);
+  });
+
+  it('answers 502 to the holder under a new account once the card has drawn too many other ID numbers in a day', async () => {
+    const { bind, auth, phone, advance } = setUp({ ownershipProbesPerCard: 2 });
+    await bind({});
+    await bind({ verify_code: phone.latest() });
+    const stranger = (id: string) => bind({ user_id: 'stranger', id_number: id, user_mobile: '13900000000' });
+    expect(status(await stranger('11010519491231002X'))).to.equal('CARD_BOUND_TO_OTHER');
+    expect(status(await bind({ user_id: 'second-account' }))).to.equal('SMS_SENT'); // one other ID: the holder goes on
+    expect(status(await stranger('11010519491231001' + checkChar('11010519491231001')))).to.equal('CARD_BOUND_TO_OTHER');
+    const [reviews, texts] = [auth.reviews, phone.texts.length];
+    expect(status(await bind({ user_id: 'third-account' }))).to.equal('CARD_BOUND_TO_OTHER');
+    expect(status(await bind({ user_id: 'second-account', verify_code: phone.latest() }))).to.equal('CARD_BOUND_TO_OTHER');
+    expect([auth.reviews, phone.texts.length]).to.deep.equal([reviews, texts]);
+    expect(status(await bind({ verify_code: phone.texts[0].code }))).to.equal('BOUND'); // the binding itself is unaffected
+    advance(24 * 3600 + 1);
+    expect(status(await bind({ user_id: 'third-account' }))).to.equal('SMS_SENT');
+  });
 });
+
+/** The check character of 17 digits (ISO 7064 MOD 11-2). */
+function checkChar(digits: string): string {
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  return '10X98765432'[[...digits].reduce((sum, digit, i) => sum + Number(digit) * weights[i], 0) % 11];
+}
 
 /** Another six-digit code than this one. */
 function nextCode(code: string): string {
