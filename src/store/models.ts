@@ -1,4 +1,5 @@
 import { DataTypes, type ModelAttributes, type ModelStatic, type Model, type Optional } from 'sequelize';
+import type { Verification } from '../domain/stores.ts';
 import type { Db } from './sql.ts';
 
 // A typed Sequelize model of every table, matching the migrations (test/integration/models.test.ts compares them with
@@ -34,28 +35,8 @@ export interface BindingRow {
   created_at: Date;
   confirmed_at: Date;
 }
-export interface VerificationRow {
-  id: string;
-  channel: string;
-  user_id: string;
-  card_hash: string;
-  details_hash: string;
-  id_number_hash: string;
-  mobile_hash: string;
-  generation: number;
-  auth_status: 'APPROVED' | 'REJECTED' | null;
-  code_seq: number;
-  code_hash: string | null;
-  code_expires_at: Date | null;
-  code_sent_at: Date | null;
-  code_attempts: number;
-  code_tried: string[];
-  code_verified_at: Date | null;
-  bound_card_id: string | null;
-  busy_until: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
+/** The flow's row is the domain's record as it is. */
+export type VerificationRow = Verification;
 export interface SmsSendRow {
   id: string;
   mobile_hash: string;

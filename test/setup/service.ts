@@ -11,6 +11,8 @@ import { signedHeaders } from '../../src/sdk/sign.ts';
 import { ChannelStore } from '../../src/store/channel-store.ts';
 import { testDb } from './database.ts';
 
+export { idNumber, seedExistingCard, seedNewCard, withCheckChar } from './seed.ts';
+
 /** Business time the tests move forward instead of sleeping. */
 export class TestClock {
   offsetMs = 0;
@@ -149,36 +151,6 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
       server.close();
     },
   };
-}
-
-/** The seed's new-card example, JSON fixed, as the first call (no code). */
-export function seedNewCard(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    user_id: '246964109149933',
-    bank_card: '6222022005001212723',
-    open_bank: 'ICBC',
-    user_name: '张三',
-    id_number: '110108198802019650',
-    user_mobile: '13420504517',
-    bank_address: '北京市 市辖区',
-    bank_card_type: 0,
-    bind_card_src: 1,
-    ...overrides,
-  };
-}
-
-export const seedExistingCard = { user_id: '246964109149933', bank_card: '6222022005001212723', open_bank: 'ICBC', bind_card_src: 2 };
-
-/** The 17 digits with their check character (ISO 7064 MOD 11-2). */
-export function withCheckChar(digits: string): string {
-  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = [...digits].reduce((acc, digit, i) => acc + Number(digit) * weights[i], 0);
-  return digits + '10X98765432'[sum % 11];
-}
-
-/** A valid 18-digit resident ID for a serial number, so tests can make distinct people. */
-export function idNumber(serial: number): string {
-  return withCheckChar(`11010819880201${String(serial).padStart(3, '0')}`);
 }
 
 /** Runs the first call, reads the code from the sandbox phone and confirms. */

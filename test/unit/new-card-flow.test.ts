@@ -12,6 +12,7 @@ import {
   type SmsSender,
 } from '../../src/providers/provider-types.ts';
 import { MemoryStores } from '../fakes/memory-stores.ts';
+import { seedNewCard, withCheckChar } from '../setup/seed.ts';
 
 // The new-card state machine's rules, on the in-memory stores and scripted gateways: every branch, no database.
 
@@ -93,17 +94,7 @@ function setUp(overrides: Partial<typeof config> = {}) {
   };
 }
 
-const SEED = {
-  user_id: '246964109149933',
-  bank_card: '6222022005001212723',
-  open_bank: 'ICBC',
-  user_name: '张三',
-  id_number: '110108198802019650',
-  user_mobile: '13420504517',
-  bank_address: '北京市 市辖区',
-  bank_card_type: 0,
-  bind_card_src: 1,
-};
+const SEED = seedNewCard();
 const OTHER_PERSON = { user_id: 'other-user', id_number: '11010519491231002X', user_name: '李四', user_mobile: '13900000000' };
 
 const status = (o: Outcome) => ('status' in o.data ? o.data.status : o.data.sub_code);
@@ -317,9 +308,9 @@ describe('new-card flow (in-memory stores)', () => {
     const { bind, phone, service } = setUp();
     await bind({});
     const bound = await bind({ verify_code: phone.latest() });
-    const [listed] = await service.listCards('DEMO', SEED.user_id);
+    const [listed] = await service.listCards('DEMO', String(SEED.user_id));
     const existing = {
-      user_id: SEED.user_id,
+      user_id: String(SEED.user_id),
       bank_card: listed.bank_card,
       open_bank: 'ICBC',
       bind_card_src: 2,
@@ -363,7 +354,7 @@ describe('new-card flow (in-memory stores)', () => {
     const stranger = (id: string) => bind({ user_id: 'stranger', id_number: id, user_mobile: '13900000000' });
     expect(status(await stranger('11010519491231002X'))).to.equal('CARD_BOUND_TO_OTHER');
     expect(status(await bind({ user_id: 'second-account' }))).to.equal('SMS_SENT'); // one other ID: the holder goes on
-    expect(status(await stranger('11010519491231001' + checkChar('11010519491231001')))).to.equal('CARD_BOUND_TO_OTHER');
+    expect(status(await stranger(withCheckChar('11010519491231001')))).to.equal('CARD_BOUND_TO_OTHER');
     const [reviews, texts] = [auth.reviews, phone.texts.length];
     expect(status(await bind({ user_id: 'third-account' }))).to.equal('CARD_BOUND_TO_OTHER');
     expect(status(await bind({ user_id: 'second-account', verify_code: phone.latest() }))).to.equal('CARD_BOUND_TO_OTHER');
@@ -373,12 +364,6 @@ describe('new-card flow (in-memory stores)', () => {
     expect(status(await bind({ user_id: 'third-account' }))).to.equal('SMS_SENT');
   });
 });
-
-/** The check character of 17 digits (ISO 7064 MOD 11-2). */
-function checkChar(digits: string): string {
-  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  return '10X98765432'[[...digits].reduce((sum, digit, i) => sum + Number(digit) * weights[i], 0) % 11];
-}
 
 /** Another six-digit code than this one. */
 function nextCode(code: string): string {
