@@ -117,7 +117,7 @@ describe('hardening', () => {
     });
 
     it('processes the same signed bytes afresh after a 500 and after a 429', async () => {
-      const faulty = await startService({ FAULTS: 'on', RATE_LIMIT_PER_SECOND: '1' });
+      const faulty = await startService({ FAULTS: 'on' });
       try {
         const bytes = JSON.stringify(seedNewCard());
         const headers = signed(bytes);
