@@ -81,7 +81,7 @@ function partialRequest(svc: Service): { finish(): Promise<number> } {
 describe('housekeeping and overload', () => {
   beforeEach(resetDb);
 
-  it('purges expired nonces, counters, codes and SMS records in small batches, and keeps what rules still read', async () => {
+  it('purges expired nonces, counters, codes, SMS records, card reviews and ownership probes in small batches, and keeps what rules still read', async () => {
     const db = testDb();
     await db.query(`INSERT INTO nonces (channel, nonce, signature, created_at)
       SELECT 'DEMO', 'old-' || g, 's', now() - interval '1 hour' FROM generate_series(1, 25) g`);
@@ -91,6 +91,8 @@ describe('housekeeping and overload', () => {
     await db.query(
       `INSERT INTO rate_counters (channel, window_start, slot, count) VALUES ('DEMO', now() - interval '1 hour', 1, 5), ('DEMO', now(), 1, 1)`,
     );
+    await db.query(`INSERT INTO ownership_probes (card_hash, id_number_hash, at)
+      VALUES ('c', 'old', now() - interval '26 hours'), ('c', 'recent', now() - interval '23 hours')`);
     const svc = await startService();
     try {
       await svc.bind(seedNewCard());
@@ -98,6 +100,8 @@ describe('housekeeping and overload', () => {
     } finally {
       await svc.stop();
     }
+    // the first call's card review is a day and more old; the second's is recent
+    await db.query("UPDATE auth_reviews SET at = now() - interval '26 hours' WHERE id = (SELECT min(id) FROM auth_reviews)");
     // both flows began 26 hours ago; one was last touched then, the other an hour ago
     await db.query(
       "UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '26 hours' WHERE user_id <> 'still-going'",
@@ -106,7 +110,17 @@ describe('housekeeping and overload', () => {
       "UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '1 hour' WHERE user_id = 'still-going'",
     );
     const gone = await purgeExpired(db, new Date(), 10);
-    expect(gone).to.deep.equal({ nonces: 25, rate_counters: 1, verifications: 1, sms_sends: 7, sandbox_sms: 0 });
+    expect(gone).to.deep.equal({
+      nonces: 25,
+      rate_counters: 1,
+      verifications: 1,
+      sms_sends: 7,
+      sandbox_sms: 0,
+      auth_reviews: 1,
+      ownership_probes: 1,
+    });
+    expect(await count('auth_reviews')).to.equal(1);
+    expect(await count('ownership_probes')).to.equal(1);
     expect(await count('nonces')).to.equal(3); // the fresh one and the binds' own
     expect(await count('sms_sends')).to.equal(3);
     expect(await count('rate_counters')).to.be.greaterThan(0);
