@@ -35,6 +35,8 @@ export interface AppDeps {
 
 /** The client went away before its request was read: nothing to answer, and not our error (nginx's 499). */
 const CLIENT_CLOSED: Reply = { status: 499, body: { code: 499, message: 'client closed the request' } };
+/** The request was not received within REQUEST_TIMEOUT_MS: the server itself answered 408 and closed the connection. */
+const TIMED_OUT: Reply = { status: 408, body: { code: 408, message: 'request timeout' } };
 
 function clientClosed(koa: Koa.Context): boolean {
   return koa.req.destroyed && !koa.req.complete;
@@ -78,13 +80,14 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
       try {
         reply = await handle(koa, arrivedAt + config.requestDeadlineMs, faults);
       } catch (err) {
-        reply = clientClosed(koa) ? CLIENT_CLOSED : protocolError(500);
+        const gone = clientClosed(koa) && (Date.now() - arrivedAt >= config.requestTimeoutMs ? TIMED_OUT : CLIENT_CLOSED);
+        reply = gone || protocolError(500);
         if (reply.status === 500) log.error({ err, req_id: id }, 'unexpected error');
       } finally {
         admission.leave();
       }
     }
-    if (reply !== CLIENT_CLOSED) {
+    if (reply !== CLIENT_CLOSED && reply !== TIMED_OUT) {
       koa.status = reply.status;
       koa.type = 'application/json';
       koa.body = serialize(reply);

@@ -84,7 +84,9 @@ export class NewCardFlow {
     const { stores } = this.deps;
     // A confirmation retried after the binding (or for a card bound to someone else) is answered without a lock.
     if (code !== undefined) {
-      const owned = await this.ownership(await stores.bindings.ownerOf(request.key), request.key);
+      const owner = await stores.bindings.ownerOf(request.key);
+      if (owner?.mine) return bound(owner.cardId);
+      const owned = owner && (await stores.transaction((tx) => this.ownership(owner, request.key, tx)));
       if (owned) return owned;
     }
     // Decides the next step, waiting out another request's lease (past the deadline: undefined).
@@ -108,10 +110,10 @@ export class NewCardFlow {
    * under another account goes on, unless the card has been tried with too many other people's ID numbers in the last
    * day: then every such request is 502 whatever its ID number, so the answers cannot tell which ID is the holder's.
    */
-  private async ownership(owner: Owner | undefined, key: FlowKey, tx?: Tx): Promise<Outcome | undefined> {
+  private async ownership(owner: Owner | undefined, key: FlowKey, tx: Tx): Promise<Outcome | undefined> {
     if (!owner) return undefined;
     if (owner.mine) return bound(owner.cardId);
-    const others = await this.deps.stores.bindings.countProbes(key, !owner.samePerson, this.deps.now(), tx);
+    const others = await this.deps.stores.bindings.countProbes(tx, key, !owner.samePerson, this.deps.now());
     if (!owner.samePerson || others >= this.deps.config.ownershipProbesPerCard) return failure('CARD_BOUND_TO_OTHER');
     return undefined;
   }

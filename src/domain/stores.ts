@@ -92,7 +92,8 @@ export interface LimitCounts {
 export interface LimitStore {
   /**
    * Serialises the decisions that spend a limit for the mobile until the transaction ends (so concurrent flows cannot
-   * both take the last free slot), then reads the card's owner and what the limits count.
+   * both take the last free slot), then reads the card's owner and what the limits count. It takes the card's probe
+   * lock first (see countProbes), so every path takes the two in the same order.
    */
   lockMobileAndCount(tx: Tx, key: FlowKey, now: Date): Promise<{ owner: Owner | undefined; counts: LimitCounts }>;
 }
@@ -129,9 +130,10 @@ export interface BindingStore {
   ownerOf(key: FlowKey, tx?: Tx): Promise<Owner | undefined>;
   /**
    * How many distinct ID numbers other than the holder's were tried against the bound card in the day before `now`,
-   * counting the request's own when `tried` (it is not the holder's) and remembering it.
+   * counting the request's own when `tried` (it is not the holder's) and remembering it. Serialised per card until
+   * the transaction ends, so concurrent requests each count the others.
    */
-  countProbes(key: FlowKey, tried: boolean, now: Date, tx?: Tx): Promise<number>;
+  countProbes(tx: Tx, key: FlowKey, tried: boolean, now: Date): Promise<number>;
   /**
    * Person, card and binding, written together. A card that exists already is kept as it is; its id and person come
    * back, and the binding is not made when that person is another one.

@@ -204,6 +204,21 @@ export async function createApi(
     return protocolError(500);
   };
 
+  /**
+   * Keeps the answer under its nonce, or marks the nonce retryable when the answer is transient. If keeping it fails,
+   * the answer still goes out, and the nonce is released so that a retry of the same bytes runs afresh (the flows'
+   * own idempotency then answers it the same) instead of waiting for an answer that will never be stored.
+   */
+  const keepUnderNonce = async ({ channel, nonce }: { channel: string; nonce: string }, reply: Reply): Promise<void> => {
+    try {
+      if (isTransient(reply)) await nonces.release(channel, nonce);
+      else await nonces.record(channel, nonce, { status: reply.status, text: serialize(reply) });
+    } catch (err) {
+      deps.log.warn({ err, channel }, 'the answer could not be kept under its nonce');
+      await nonces.release(channel, nonce).catch(() => undefined);
+    }
+  };
+
   const checks: Check[] = [route, channel, method, body, signature, json, schema, rate];
   return async (koa, deadline, faults = new Set()) => {
     const request: RequestContext = { koa, deadline, faults, params: {}, raw: Buffer.alloc(0), overRate: false };
@@ -219,9 +234,7 @@ export async function createApi(
       if (request.claimed) await nonces.release(request.claimed.channel, request.claimed.nonce).catch(() => undefined);
       throw e;
     }
-    const { claimed } = request;
-    if (claimed && isTransient(reply)) await nonces.release(claimed.channel, claimed.nonce);
-    else if (claimed) await nonces.record(claimed.channel, claimed.nonce, { status: reply.status, text: serialize(reply) });
+    if (request.claimed) await keepUnderNonce(request.claimed, reply);
     return reply;
   };
 }

@@ -34,14 +34,20 @@ function charsetOf(params: string[]): string | undefined {
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const unstorableText = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
 
-/** The path (body.a.b) of the first string value or object key holding a character that cannot be stored. */
-export function unstorable(value: unknown, path = 'body'): string | undefined {
-  if (typeof value === 'string') return unstorableText(value) ? path : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, inner] of Object.entries(value)) {
-    if (unstorableText(key)) return path; // a key cannot name itself: the object holding it is named
-    const found = unstorable(inner, `${path}.${key}`);
-    if (found) return found;
+/**
+ * The path (body.a.b) of the first string value or object key holding a character that cannot be stored. A loop over
+ * an explicit stack, not recursion: a signed partner may nest a body thousands deep within 64 KiB.
+ */
+export function unstorable(body: unknown): string | undefined {
+  const pending: [unknown, string][] = [[body, 'body']];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string' && unstorableText(value)) return path;
+    if (value === null || typeof value !== 'object') continue;
+    const entries = Object.entries(value);
+    // a key cannot name itself: the object holding it is named
+    if (entries.some(([key]) => unstorableText(key))) return path;
+    for (const [key, inner] of entries.reverse()) pending.push([inner, `${path}.${key}`]);
   }
   return undefined;
 }

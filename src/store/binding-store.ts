@@ -28,6 +28,11 @@ export function ownerSql(at: OwnerParams): string {
     FROM cards c JOIN persons p ON p.id = c.person_id WHERE c.card_hash = ${at.cardHash}`;
 }
 
+/** The advisory lock that serialises ownership probes of one card. */
+export function probeLock(cardHash: string): string {
+  return `probe:${cardHash}`;
+}
+
 export function ownerFrom(row: OwnerRow | null | undefined): Owner | undefined {
   return row ? { cardId: row.id, samePerson: row.same_person, mine: row.mine } : undefined;
 }
@@ -100,8 +105,9 @@ export class PgBindingStore implements BindingStore {
     return { cardId: card.id, samePerson: true };
   }
 
-  async countProbes(key: FlowKey, tried: boolean, now: Date, tx?: Tx): Promise<number> {
+  async countProbes(tx: Tx, key: FlowKey, tried: boolean, now: Date): Promise<number> {
     const since = new Date(now.getTime() - 24 * 3600_000);
+    await sql(this.db, tx, 'SELECT pg_advisory_xact_lock(hashtext($1))', [probeLock(key.cardHash)]);
     // the statement does not see its own insert: the request's ID is counted from the CTE
     const [row] = await sql<{ others: number }>(
       this.db,

@@ -1,5 +1,5 @@
 import type { FlowKey, LimitCounts, LimitStore, Owner, Tx } from '../domain/stores.ts';
-import { ownerFrom, ownerSql, type OwnerRow } from './binding-store.ts';
+import { ownerFrom, ownerSql, probeLock, type OwnerRow } from './binding-store.ts';
 import { sql, type Db } from './sql.ts';
 
 const HOUR = 3600_000;
@@ -12,7 +12,11 @@ export class PgLimitStore implements LimitStore {
   constructor(private readonly db: Db) {}
 
   async lockMobileAndCount(tx: Tx, key: FlowKey, now: Date): Promise<{ owner: Owner | undefined; counts: LimitCounts }> {
-    await sql(this.db, tx, 'SELECT pg_advisory_xact_lock(hashtext($1))', [key.mobileHash]);
+    // the card's probe lock before the mobile's: the order every path takes them in
+    await sql(this.db, tx, 'SELECT pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))', [
+      probeLock(key.cardHash),
+      key.mobileHash,
+    ]);
     // Each count is one range on its index: (mobile_hash, sent_at), (card_hash, sent_at), (…_hash, at).
     const [row] = await sql<LimitCounts & { owner: OwnerRow | null }>(
       this.db,

@@ -85,6 +85,8 @@ export interface NonceRow {
   signature: string;
   created_at: Date;
   status: number | null;
+  /** the answer as the previous release stored it (read when response_text is absent; to be dropped) */
+  response: unknown;
   /** the stored answer's exact bytes */
   response_text: string | null;
   /** the answer was transient: the same signed bytes are processed afresh */
@@ -137,13 +139,13 @@ export interface Models {
   SandboxSlowCard: ModelOf<SandboxSlowCardRow>;
   Channel: ModelOf<ChannelRow, 'card_types' | 'status'>;
   ChannelSecret: ModelOf<ChannelSecretRow, 'id' | 'retired_at'>;
-  Nonce: ModelOf<NonceRow, 'status' | 'response_text' | 'retryable'>;
+  Nonce: ModelOf<NonceRow, 'status' | 'response' | 'response_text' | 'retryable'>;
   RateCounter: ModelOf<RateCounterRow>;
   AuthReview: ModelOf<AuthReviewRow, 'id'>;
   OwnershipProbe: ModelOf<OwnershipProbeRow>;
 }
 
-const { BIGINT, TEXT, DATE, SMALLINT, INTEGER, ARRAY, BOOLEAN } = DataTypes;
+const { BIGINT, TEXT, DATE, SMALLINT, INTEGER, ARRAY, BOOLEAN, JSONB } = DataTypes;
 // Column shapes; a fresh object each time, since Sequelize writes into the attribute objects it is given.
 const text = () => ({ type: TEXT, allowNull: false });
 const maybeText = () => ({ type: TEXT, allowNull: true });
@@ -250,6 +252,7 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
         signature: text(),
         created_at: time(),
         status: { type: INTEGER, allowNull: true },
+        response: { type: JSONB, allowNull: true },
         response_text: maybeText(),
         retryable: { type: BOOLEAN, allowNull: false, defaultValue: false },
       },

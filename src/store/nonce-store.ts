@@ -47,22 +47,25 @@ export class NonceStore {
                  WHERE channel = $1 AND window_start = date_trunc('second', now())) + 1)::int AS used`,
       [channel, nonce, signature, Math.floor(Math.random() * RATE_SLOTS)],
     );
-    if (row.claimed === 1) return { fresh: true, overRate: row.used > perSecond };
+    const overRate = row.used > perSecond;
+    if (row.claimed === 1) return { fresh: true, overRate };
     const seen = await poll(
       async (): Promise<Claim | undefined> => {
-        const [first] = await sql<{ signature: string; status: number | null; response_text: string | null; retryable: boolean }>(
+        // the answer as the previous release stored it (jsonb), while such rows are still within their window
+        const [first] = await sql<{ signature: string; status: number | null; text: string | null; retryable: boolean }>(
           this.db,
           undefined,
-          'SELECT signature, status, response_text, retryable FROM nonces WHERE channel = $1 AND nonce = $2',
+          'SELECT signature, status, coalesce(response_text, response::text) AS text, retryable FROM nonces WHERE channel = $1 AND nonce = $2',
           [channel, nonce],
         );
+        if (!first) return { fresh: true, overRate }; // purged meanwhile: long outside its signature window
         if (first.signature !== signature) return { replay: true };
-        if (first.retryable && (await this.reclaim(channel, nonce))) return { fresh: true, overRate: false };
-        return first.status === null ? undefined : { answer: { status: first.status, text: first.response_text! } };
+        if (first.retryable && (await this.reclaim(channel, nonce))) return { fresh: true, overRate };
+        return first.status === null || first.text === null ? undefined : { answer: { status: first.status, text: first.text } };
       },
       { intervalMs: POLL_MS, deadline },
     );
-    return seen ?? { fresh: true, overRate: false };
+    return seen ?? { fresh: true, overRate };
   }
 
   /** Takes a nonce whose answer turned out transient while this request waited for it. */

@@ -167,7 +167,7 @@ export class MemoryStores implements BindingStores {
 
   bindings = {
     ownerOf: async (key: FlowKey) => this.ownerOf(key),
-    countProbes: async (key: FlowKey, tried: boolean, now: Date) => {
+    countProbes: async (_tx: Tx, key: FlowKey, tried: boolean, now: Date) => {
       const { probes } = this.tables;
       if (tried) {
         const known = probes.find((p) => p.cardHash === key.cardHash && p.idHash === key.idHash);

@@ -1,4 +1,4 @@
-import { connect as connectSocket } from 'node:net';
+import { connect as connectSocket, type Socket } from 'node:net';
 import { expect } from 'chai';
 import { QueryTypes } from 'sequelize';
 import { loadConfig } from '../../src/config.ts';
@@ -102,11 +102,7 @@ describe('hardening', () => {
       const bytes = JSON.stringify(seedNewCard({ bank_card: '6222020000000000002' })); // sandbox: the first review takes 3 s
       const headers = signed(bytes);
       expect(parsed(await sendRaw(svc, BIND, bytes, headers))).to.deep.include({ code: 505 });
-      const retry = await sendRaw(svc, BIND, bytes, headers);
-      expect(parsed(retry)).to.deep.include({
-        code: 200,
-        data: { status: 'SMS_SENT', code_ttl_seconds: 300, resend_after_seconds: 60 },
-      });
+      // between the transient answer and the retry, the nonce is retryable: still only for its own signature
       const forged = {
         ...headers,
         'X-Signature': signedHeaders('DEMO', 'demo-secret', 'POST', BIND, bytes + ' ', headers['X-Timestamp'], headers['X-Nonce'])[
@@ -114,6 +110,8 @@ describe('hardening', () => {
         ],
       };
       expect((await sendRaw(svc, BIND, bytes + ' ', forged)).status).to.equal(401);
+      const retry = await sendRaw(svc, BIND, bytes, headers);
+      expect(parsed(retry)).to.deep.include({ code: 200, data: { status: 'SMS_SENT', code_ttl_seconds: 300, resend_after_seconds: 60 } });
     });
 
     it('processes the same signed bytes afresh after a 500 and after a 429', async () => {
@@ -151,29 +149,36 @@ describe('hardening', () => {
       expect(await count('auth_reviews')).to.equal(reviews);
     });
 
-    it('answers 505 AUTH_RATE_LIMITED past AUTH_REVIEWS_PER_CARD_DAY, _ID_ and _MOBILE_, each counted over a rolling day', async () => {
-      const limited = await startService({
-        AUTH_REVIEWS_PER_CARD_DAY: '2',
-        AUTH_REVIEWS_PER_ID_DAY: '3',
-        AUTH_REVIEWS_PER_MOBILE_DAY: '4',
-      });
-      try {
-        const rejectedCard = (user: string, more: Record<string, unknown> = {}) =>
-          limited.bind(seedNewCard({ user_id: user, bank_card: '6222020000000000501', ...more }));
-        for (const user of ['a', 'b']) expect((await rejectedCard(user)).body.data.sub_code).to.equal('AUTH_REJECTED');
-        expect((await rejectedCard('c')).body).to.deep.include({ code: 505, data: { sub_code: 'AUTH_RATE_LIMITED' } });
-        const id = (user: string, card: string) => limited.bind(seedNewCard({ user_id: user, bank_card: card, id_number: other(7) }));
-        for (const [user, card] of [
-          ['d', '6222020000000001501'],
-          ['e', '6222020000000002501'],
-          ['f', '6222020000000003501'],
-        ])
-          await id(user, card);
-        expect((await id('g', '6222020000000004501')).body.data.sub_code).to.equal('AUTH_RATE_LIMITED');
-        limited.clock.advance(24 * 3600 + 1);
-        expect((await rejectedCard('h')).body.data.sub_code).to.equal('AUTH_REJECTED');
-      } finally {
-        await limited.stop();
+    describe('answers 505 AUTH_RATE_LIMITED past each daily review limit, counted over a rolling day', () => {
+      // each case varies everything but the one value its limit counts, so only that limit can refuse it
+      const rejected = (n: number) => `6222020000000${String(n).padStart(2, '0')}0501`; // sandbox: rejected, never cached across flows
+      const cases: [string, string, (n: number) => Record<string, unknown>][] = [
+        [
+          'AUTH_REVIEWS_PER_CARD_DAY',
+          'the same card',
+          (n) => ({ id_number: other(n), user_mobile: `1390000${String(n).padStart(4, '0')}` }),
+        ],
+        [
+          'AUTH_REVIEWS_PER_ID_DAY',
+          'the same ID number',
+          (n) => ({ bank_card: rejected(n), user_mobile: `1390000${String(n).padStart(4, '0')}` }),
+        ],
+        ['AUTH_REVIEWS_PER_MOBILE_DAY', 'the same mobile', (n) => ({ bank_card: rejected(n), id_number: other(n) })],
+      ];
+      for (const [setting, what, vary] of cases) {
+        it(`${setting}: the third review of ${what} in a day is refused, and allowed again a day later`, async () => {
+          const limited = await startService({ [setting]: '2' });
+          try {
+            const review = (n: number) =>
+              limited.bind(seedNewCard({ user_id: `u${n}`, bank_card: '6222020000000000501', user_mobile: '13900000001', ...vary(n) }));
+            for (const n of [1, 2]) expect((await review(n)).body.data.sub_code).to.equal('AUTH_REJECTED');
+            expect((await review(3)).body).to.deep.include({ code: 505, data: { sub_code: 'AUTH_RATE_LIMITED' } });
+            limited.clock.advance(24 * 3600 + 1);
+            expect((await review(4)).body.data.sub_code).to.equal('AUTH_REJECTED');
+          } finally {
+            await limited.stop();
+          }
+        });
       }
     });
   });
@@ -202,6 +207,16 @@ describe('hardening', () => {
       expect(await count('verifications')).to.equal(0);
     });
 
+    it('answers a body nested thousands deep with a documented answer, never a 500', async () => {
+      const deep = (inner: string) => `${'['.repeat(5000)}${inner}${']'.repeat(5000)}`;
+      const clean = JSON.stringify(seedNewCard()).replace(/}$/, `,"contacts":{"list":${deep('"a"')}}}`);
+      expect((await sendRaw(svc, BIND, clean, signed(clean))).status).to.equal(200);
+      const nul = JSON.stringify(seedNewCard({ user_id: 'other' })).replace(/}$/, `,"contacts":{"list":${deep('"a\\u0000"')}}}`);
+      const refused = await sendRaw(svc, BIND, nul, signed(nul));
+      expect(refused.status).to.equal(400);
+      expect(parsed(refused).data.errors[0].rule).to.equal('characters');
+    });
+
     it('matches the path and r_c exactly as sent: a percent-encoded spelling is 404', async () => {
       const bytes = JSON.stringify(seedNewCard());
       for (const path of ['/d%65mochannel/bindCard?r_c=DEMO', '/demochannel/bindCard?r_c=D%45MO', '/demochannel/bank%43ardList?r_c=DEMO']) {
@@ -210,25 +225,66 @@ describe('hardening', () => {
       expect((await sendRaw(svc, BIND, bytes, signed(bytes))).status).to.equal(200);
     });
 
-    it('logs a client that closes before its body arrived as 499 at info, not as a server error', async () => {
+    /** Sends the signed request's head and part of its body over a raw socket, then acts as the case says. */
+    async function abandon(target: Service, behave: (socket: Socket) => void, extraHeaders: Record<string, string> = {}): Promise<void> {
       const bytes = JSON.stringify(seedNewCard());
-      const head = Object.entries({ ...signed(bytes), 'content-length': String(bytes.length), host: 'x' })
+      const head = Object.entries({ ...signed(bytes), 'content-length': String(bytes.length), host: 'x', ...extraHeaders })
         .map(([name, value]) => `${name}: ${value}`)
         .join('\r\n');
-      const { port } = new URL(svc.url);
       await new Promise<void>((resolve) => {
-        const socket = connectSocket(Number(port), '127.0.0.1', () => {
-          socket.write(`POST ${BIND} HTTP/1.1\r\n${head}\r\n\r\n${bytes.slice(0, 10)}`);
-          setImmediate(() => socket.destroy());
+        const socket = connectSocket(Number(new URL(target.url).port), '127.0.0.1', () => {
+          socket.write(`POST ${BIND} HTTP/1.1\r\n${head}\r\n\r\n`);
+          behave(socket);
         });
+        socket.on('error', () => undefined);
         socket.on('close', () => resolve());
       });
-      const logged = async () =>
-        svc.logs.map((line) => JSON.parse(line) as { level: number; status?: number }).find((line) => line.status === 499);
-      let line = await logged();
-      for (let i = 0; !line && i < 100; i++) line = await new Promise((resolve) => setTimeout(() => void logged().then(resolve), 20));
-      expect(line?.level).to.equal(30);
-      expect(svc.logs.map((l) => JSON.parse(l) as { level: number }).filter((l) => l.level >= 50)).to.deep.equal([]);
+    }
+
+    /** The request log line with this status, once it is written. */
+    async function requestLine(target: Service, status: number): Promise<{ level: number } | undefined> {
+      const find = () =>
+        target.logs.map((line) => JSON.parse(line) as { level: number; status?: number }).find((line) => line.status === status);
+      for (let i = 0; !find() && i < 150; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      return find();
+    }
+    const errorLines = (target: Service) =>
+      target.logs.map((line) => JSON.parse(line) as { level: number }).filter((line) => line.level >= 50);
+
+    it('logs a client that closes before its body arrived as 499 at info, not as a server error', async () => {
+      await abandon(svc, (socket) => {
+        socket.write('{"user_id"');
+        setImmediate(() => socket.destroy());
+      });
+      expect((await requestLine(svc, 499))?.level).to.equal(30);
+      expect(errorLines(svc)).to.deep.equal([]);
+    });
+
+    it('logs a client that closes after "Expect: 100-continue" as 499 at info', async () => {
+      await abandon(
+        svc,
+        (socket) => socket.once('data', (data: Buffer) => data.toString().startsWith('HTTP/1.1 100') && socket.destroy()),
+        { expect: '100-continue' },
+      );
+      expect((await requestLine(svc, 499))?.level).to.equal(30);
+      expect(errorLines(svc)).to.deep.equal([]);
+    });
+
+    it('logs a trickled body cut off by REQUEST_TIMEOUT_MS as the 408 the client got, at info', async () => {
+      const strict = await startService({ REQUEST_TIMEOUT_MS: '400', HEADERS_TIMEOUT_MS: '300' });
+      try {
+        let received = '';
+        await abandon(strict, (socket) => {
+          socket.on('data', (data: Buffer) => (received += data.toString()));
+          const trickle = setInterval(() => socket.write(' '), 50);
+          socket.on('close', () => clearInterval(trickle));
+        });
+        expect(received).to.match(/^HTTP\/1\.1 408/);
+        expect((await requestLine(strict, 408))?.level).to.equal(30);
+        expect(errorLines(strict)).to.deep.equal([]);
+      } finally {
+        await strict.stop();
+      }
     });
   });
 

@@ -16,6 +16,7 @@ function pgType(type: unknown): string {
     [DataTypes.TEXT, 'text'],
     [DataTypes.DATE, 'timestamptz'],
     [DataTypes.BOOLEAN, 'bool'],
+    [DataTypes.JSONB, 'jsonb'],
   ];
   const found = names.find(([dataType]) => type === dataType || type instanceof (dataType as new () => unknown));
   if (!found) throw new Error(`no PostgreSQL name for ${String(type)}`);

@@ -1,12 +1,13 @@
 import type { QueryInterface } from 'sequelize';
 
 // Stored answers keep their exact bytes, and a transient one is marked retryable instead; card-authentication calls
-// and ownership probes are counted for their limits.
+// and ownership probes are counted for their limits. nonces.response (jsonb) stays for one release: instances of the
+// previous release still write it during a rolling deploy, and an answer they stored is replayed from it.
 export async function up({ context: qi }: { context: QueryInterface }): Promise<void> {
   await qi.sequelize.query(`
-    ALTER TABLE nonces DROP COLUMN response;
     ALTER TABLE nonces ADD COLUMN response_text TEXT;
     ALTER TABLE nonces ADD COLUMN retryable BOOLEAN NOT NULL DEFAULT false;
+    UPDATE nonces SET response_text = response::text WHERE response IS NOT NULL;
 
     -- Every card-authentication call made, for the rolling daily limits per card, ID number and mobile.
     CREATE TABLE auth_reviews (
@@ -37,6 +38,5 @@ export async function down({ context: qi }: { context: QueryInterface }): Promis
     DROP TABLE ownership_probes, auth_reviews;
     ALTER TABLE nonces DROP COLUMN retryable;
     ALTER TABLE nonces DROP COLUMN response_text;
-    ALTER TABLE nonces ADD COLUMN response JSONB;
   `);
 }
