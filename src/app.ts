@@ -31,6 +31,8 @@ export interface AppDeps {
   sms?: SmsSender;
   /** The binding flows' stores; default: on PostgreSQL (db). */
   stores?: BindingStores;
+  /** The gate of requests in flight; default: one sized by MAX_INFLIGHT, MAX_QUEUED and QUEUE_WAIT_MS. */
+  admission?: Admission;
 }
 
 /** The client went away before its request was read: nothing to answer, and not our error (nginx's 499). */
@@ -67,7 +69,7 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
 
   const app = new Koa();
   // Overload gets 503 rather than a wait past the partner's 2 s timeout; a short stall is waited out (see Admission).
-  const admission = new Admission(config.maxInflight, config.maxQueued, config.queueWaitMs);
+  const admission = deps.admission ?? new Admission(config.maxInflight, config.maxQueued, config.queueWaitMs);
   app.use(async (koa) => {
     const started = performance.now();
     const arrivedAt = Date.now();

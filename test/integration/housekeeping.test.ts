@@ -18,16 +18,16 @@ interface Turn {
 }
 
 /**
- * Watches every Admission (the app's gate): each request's turn in order of arrival, whether it was let in, and
+ * An Admission (the app's gate) that records each request's turn in order of arrival: whether it was let in, and
  * whether that was decided at once (settled before the event loop's next turn) or after a wait (a timer or a leave).
  */
-function watchAdmission() {
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with each instance as `this`
-  const enter = Admission.prototype.enter;
+function watchedAdmission(limit: number, maxQueued: number, maxWaitMs: number) {
+  const admission = new Admission(limit, maxQueued, maxWaitMs);
+  const enter = admission.enter.bind(admission);
   const turns: Promise<Turn>[] = [];
   const waiting: { n: number; resolve: () => void }[] = [];
-  Admission.prototype.enter = function (this: Admission) {
-    const entered = enter.call(this);
+  admission.enter = () => {
+    const entered = enter();
     let settled = false;
     void entered.then(() => {
       settled = true;
@@ -38,13 +38,11 @@ function watchAdmission() {
     return entered;
   };
   return {
+    admission,
     /** Resolves once n requests have reached the gate. */
     arrivals: (n: number) => new Promise<void>((resolve) => (turns.length >= n ? resolve() : waiting.push({ n, resolve }))),
     /** The i-th request's turn (from 0), once decided. */
     turn: (i: number) => turns[i],
-    restore: () => {
-      Admission.prototype.enter = enter;
-    },
   };
 }
 
@@ -138,8 +136,8 @@ describe('housekeeping and overload', () => {
   });
 
   it('with every place taken, queues up to MAX_QUEUED requests for QUEUE_WAIT_MS, refusing the rest at once with 503 and Retry-After', async () => {
-    const svc = await startService({ MAX_INFLIGHT: '1', MAX_QUEUED: '1', QUEUE_WAIT_MS: '1000' });
-    const gate = watchAdmission();
+    const gate = watchedAdmission(1, 1, 1000);
+    const svc = await startService({ QUEUE_WAIT_MS: '1000' }, { admission: gate.admission });
     try {
       const holder = partialRequest(svc);
       await gate.arrivals(1);
@@ -159,16 +157,17 @@ describe('housekeeping and overload', () => {
       expect(await holder.finish()).to.equal(200);
       expect((await svc.list('u')).status).to.equal(200);
     } finally {
-      gate.restore();
       await svc.stop();
     }
   });
 
   it("serves queued requests once a place frees, each one's deadline counted from its arrival", async () => {
     let reviews = 0;
+    const gate = watchedAdmission(1, 128, 1000);
     const svc = await startService(
-      { MAX_INFLIGHT: '1', QUEUE_WAIT_MS: '1000', REQUEST_DEADLINE_MS: '200' },
+      { QUEUE_WAIT_MS: '1000', REQUEST_DEADLINE_MS: '200' },
       {
+        admission: gate.admission,
         auth: {
           verify: () => {
             reviews++;
@@ -178,7 +177,6 @@ describe('housekeeping and overload', () => {
         },
       },
     );
-    const gate = watchAdmission();
     try {
       const holder = partialRequest(svc);
       await gate.arrivals(1);
@@ -196,7 +194,6 @@ describe('housekeeping and overload', () => {
       expect(late.body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
       expect(reviews).to.equal(0);
     } finally {
-      gate.restore();
       await svc.stop();
     }
   });
