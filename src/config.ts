@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { CHANNEL_CODE } from './domain/channel.ts';
 import type { Gateway } from './providers/provider-types.ts';
 
-// Every setting in one table: its env name, its default, how it is parsed and what it means. loadConfig reads the
+// Every setting in one table: its env name, its default, its parser and what it means. loadConfig reads the
 // table once at start, and a bad value stops the process with the setting's name. `npm run docs:config` writes the
 // table into docs/operations.md (CI fails when they disagree).
 
@@ -54,13 +54,15 @@ type Env = Record<string, string | undefined>;
 const DEV_DATA_KEY = 'dev1:' + Buffer.alloc(32, 7).toString('base64');
 const DEV_HASH_KEY = Buffer.alloc(32, 9).toString('base64');
 
-/** One setting. `fallback` is its value when unset, per environment; `shownDefault` says it in the docs. */
+type Value = string | number | boolean;
+
+/** One setting. `fallback` is its text when unset, per environment; `shownDefault` says it in the docs. */
 export interface Setting {
   env: string;
   shownDefault: string;
   fallback: (production: boolean) => string | undefined;
-  /** the set value's check; throws ConfigError with the setting's name */
-  check: (raw: string, env: string) => void;
+  /** the text's value; throws ConfigError naming the setting */
+  parse: (raw: string, env: string) => Value;
   doc: string;
 }
 
@@ -68,23 +70,32 @@ const whole = (min: number, max: number) => (raw: string, env: string) => {
   if (!/^\d+$/.test(raw)) throw new ConfigError(`${env} must be a whole number, got "${raw}"`);
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${env} must be between ${min} and ${max}, got ${value}`);
+  return value;
 };
 const oneOf =
   (...allowed: string[]) =>
   (raw: string, env: string) => {
     if (!allowed.includes(raw)) throw new ConfigError(`${env} must be one of ${allowed.join(', ')}; got "${raw}"`);
+    return raw;
   };
-const anything = () => {};
+const flag =
+  (yes: string[], no: string[]) =>
+  (raw: string, env: string): boolean => {
+    if (yes.includes(raw)) return true;
+    if (no.includes(raw)) return false;
+    throw new ConfigError(`${env} must be one of ${[...yes, ...no].join(', ')}; got "${raw}"`);
+  };
+const anything = (raw: string) => raw;
 const fixed = (value: string | undefined) => () => value;
 
 function setting(
   env: string,
   shownDefault: string | undefined,
-  check: Setting['check'],
+  parse: Setting['parse'],
   doc: string,
   fallback: Setting['fallback'] = fixed(shownDefault),
 ): Setting {
-  return { env, shownDefault: shownDefault ?? '(unset)', fallback, check, doc };
+  return { env, shownDefault: shownDefault ?? '(unset)', fallback, parse, doc };
 }
 
 /** A gateway's three settings. */
@@ -118,11 +129,11 @@ export const SETTINGS: Setting[] = [
   setting(
     'SANDBOX',
     'on unless production',
-    oneOf('0', '1', 'true', 'false'),
+    flag(['1', 'true'], ['0', 'false']),
     'The sandbox: the DEMO channel, sandbox gateways and the phone at /sandbox/sms. Refused in production.',
     (production) => (production ? 'false' : 'true'),
   ),
-  setting('FAULTS', 'off', oneOf('on', 'off'), 'Test only: honour the X-Bindcard-Fault header (src/faults.ts). Refused in production.'),
+  setting('FAULTS', 'off', flag(['on'], ['off']), 'Test only: honour the X-Bindcard-Fault header (src/faults.ts). Refused in production.'),
   setting('RATE_LIMIT_PER_SECOND', '200', whole(1, 1_000_000), 'Requests per second per channel; past it 429.'),
   setting('MAX_INFLIGHT', '32', whole(1, 100_000), 'Requests one process works on at once.'),
   setting('MAX_QUEUED', '128', whole(0, 100_000), 'Requests that may wait for a place when all are taken; past it 503.'),
@@ -156,7 +167,7 @@ export const SETTINGS: Setting[] = [
   setting(
     'VALIDATE_RESPONSES',
     'true unless production',
-    oneOf('true', 'false'),
+    flag(['true'], ['false']),
     'Check every answer against the document; a mismatch is logged and answered 500.',
     (production) => String(!production),
   ),
@@ -196,13 +207,11 @@ const BY_NAME = new Map(SETTINGS.map((s) => [s.env, s]));
 
 /** Reads one setting: the value set (checked), else its default for the environment. */
 function reader(env: Env, production: boolean) {
-  return (name: string): string | undefined => {
+  return (name: string): Value | undefined => {
     const entry = BY_NAME.get(name);
     if (!entry) throw new Error(`${name} is not in SETTINGS`);
-    const raw = env[name];
-    if (raw === undefined || raw === '') return entry.fallback(production);
-    entry.check(raw, name);
-    return raw;
+    const raw = env[name] || entry.fallback(production);
+    return raw === undefined ? undefined : entry.parse(raw, name);
   };
 }
 
@@ -272,19 +281,20 @@ function gateway(
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const read = reader(env, production);
-  const number = (name: string) => Number(read(name));
-  const sandbox = ['1', 'true'].includes(read('SANDBOX')!);
+  const number = (name: string) => read(name) as number;
+  const text = (name: string) => read(name) as string | undefined;
+  const sandbox = read('SANDBOX') === true;
   if (production && sandbox) throw new ConfigError('SANDBOX cannot be on with NODE_ENV=production');
-  const faults = read('FAULTS') === 'on';
+  const faults = read('FAULTS') === true;
   if (production && faults) throw new ConfigError('FAULTS cannot be on with NODE_ENV=production: the fault switch is for tests');
-  const hashRaw = read('HASH_KEY');
+  const hashRaw = text('HASH_KEY');
   if (!hashRaw) throw new ConfigError('HASH_KEY is required in production (32 bytes, base64)');
-  const { keys, active } = dataKeys(read('DATA_KEYS'), read('DATA_KEY_ID'));
+  const { keys, active } = dataKeys(text('DATA_KEYS'), text('DATA_KEY_ID'));
   return {
-    env: read('NODE_ENV')!,
+    env: text('NODE_ENV')!,
     port: number('PORT'),
-    databaseUrl: read('DATABASE_URL'),
-    dataDir: read('DATA_DIR')!,
+    databaseUrl: text('DATABASE_URL'),
+    dataDir: text('DATA_DIR')!,
     dbPoolMax: number('DB_POOL_MAX'),
     sandbox,
     faults,
@@ -294,14 +304,14 @@ export function loadConfig(env: Env = process.env): Config {
     queueWaitMs: number('QUEUE_WAIT_MS'),
     purgeIntervalMs: number('PURGE_INTERVAL_MS'),
     workers: number('WORKERS'),
-    tls: tls(read('TLS_CERT_FILE'), read('TLS_KEY_FILE')),
+    tls: tls(text('TLS_CERT_FILE'), text('TLS_KEY_FILE')),
     requestTimeoutMs: number('REQUEST_TIMEOUT_MS'),
     headersTimeoutMs: number('HEADERS_TIMEOUT_MS'),
     dataKeys: keys,
     dataKeyId: active,
     hashKey: key('HASH_KEY', hashRaw),
-    validateResponses: read('VALIDATE_RESPONSES') === 'true',
-    logLevel: read('LOG_LEVEL')!,
+    validateResponses: read('VALIDATE_RESPONSES') === true,
+    logLevel: text('LOG_LEVEL')!,
     requestDeadlineMs: number('REQUEST_DEADLINE_MS'),
     providerTimeoutMs: number('PROVIDER_TIMEOUT_MS'),
     codeTtlSeconds: number('CODE_TTL_SECONDS'),
@@ -315,8 +325,8 @@ export function loadConfig(env: Env = process.env): Config {
     authReviewsPerMobileDay: number('AUTH_REVIEWS_PER_MOBILE_DAY'),
     ownershipProbesPerCard: number('OWNERSHIP_PROBES_PER_CARD'),
     bodyLimitBytes: 64 * 1024,
-    cardAuthGateway: gateway(read, 'CARD_AUTH', 'card-auth', production, sandbox),
-    smsGateway: gateway(read, 'SMS', 'SMS', production, sandbox),
+    cardAuthGateway: gateway(text, 'CARD_AUTH', 'card-auth', production, sandbox),
+    smsGateway: gateway(text, 'SMS', 'SMS', production, sandbox),
   };
 }
 
