@@ -61,6 +61,16 @@ describe('hardening', () => {
       for (const serial of [1, 2]) await probe(serial);
       expect((await svc.bind(seedNewCard({ user_id: 'second-account' }))).body.data.status).to.equal('SMS_SENT');
     });
+
+    it('counts probes per card across channels', async () => {
+      await bindNewCard(svc, seedNewCard());
+      await svc.addChannel('ACME');
+      for (const serial of [1, 2, 3]) {
+        const answer = await svc.bind(seedNewCard({ user_id: 'attacker', id_number: other(serial), user_mobile: '13900000001' }), 'ACME');
+        expect(answer.body.data.sub_code).to.equal('CARD_BOUND_TO_OTHER');
+      }
+      expect((await svc.bind(seedNewCard({ user_id: 'second-account' }))).body.data.sub_code).to.equal('CARD_BOUND_TO_OTHER');
+    });
   });
 
   describe('characters PostgreSQL cannot store', () => {
