@@ -94,7 +94,7 @@ export class NewCardFlow {
       poll(
         async () => {
           const step = await stores.transaction((tx) =>
-            code === undefined ? this.decideFirstCall(tx, request.key) : this.decideConfirmation(tx, request.key, code),
+            code === undefined ? this.decideFirstCall(tx, request.key, deadline) : this.decideConfirmation(tx, request.key, code),
           );
           return 'wait' in step ? undefined : step;
         },
@@ -155,7 +155,7 @@ export class NewCardFlow {
     return new Date(this.deps.now().getTime() + this.deps.config.providerTimeoutMs + 500);
   }
 
-  private async decideFirstCall(tx: Tx, key: FlowKey): Promise<Step> {
+  private async decideFirstCall(tx: Tx, key: FlowKey, deadline: number): Promise<Step> {
     const { verifications } = this.deps.stores;
     // The row's lock is taken with a snapshot older than any lock wait, so a binding committed meanwhile may be missed
     // here: the SMS decision reads ownership again after its own lock, so at worst a card review is wasted.
@@ -185,7 +185,7 @@ export class NewCardFlow {
         this.deps.now(),
       );
     }
-    return this.afterReview(tx, key, flow);
+    return this.afterReview(tx, key, flow, deadline);
   }
 
   /**
@@ -193,7 +193,7 @@ export class NewCardFlow {
    * outside calls spend a limit, so each is decided under the mobile's lock, with ownership read again: a card review
    * is paid per call and tells whether four elements match, so none is made when no text could follow it.
    */
-  private async afterReview(tx: Tx, key: FlowKey, flow: Verification): Promise<Decided> {
+  private async afterReview(tx: Tx, key: FlowKey, flow: Verification, deadline: number): Promise<Decided> {
     const { config, stores } = this.deps;
     const now = this.deps.now();
     if (flow.auth_status === 'REJECTED') return { done: failure('AUTH_REJECTED') };
@@ -211,6 +211,8 @@ export class NewCardFlow {
     ) {
       return { done: failure('SMS_RATE_LIMITED') };
     }
+    // too late for a call: spend no review and no text on it
+    if (deadline - Date.now() - ANSWER_MARGIN_MS <= 0) return { done: failure('PROVIDER_TIMEOUT') };
     if (flow.auth_status === null) {
       if (
         counts.reviewsCardDay >= config.authReviewsPerCardDay ||
@@ -300,7 +302,7 @@ export class NewCardFlow {
       error = failure(e instanceof ProviderTimeout ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR');
     }
     try {
-      return await this.record(step, request, result, error);
+      return await this.record(step, request, result, error, deadline);
     } catch (e) {
       // The partner's retry must find the row free, not wait out a lease that no request holds any more.
       await stores.verifications.releaseLease(flow).catch(() => undefined);
@@ -314,6 +316,7 @@ export class NewCardFlow {
     request: Request,
     result: AuthResult | { agreementNo: string } | undefined,
     error: Outcome | undefined,
+    deadline: number,
   ): Promise<Decided | undefined> {
     const { stores } = this.deps;
     const { flow } = step;
@@ -328,7 +331,7 @@ export class NewCardFlow {
       const current = await stores.verifications.endLease(tx, flow, review, this.deps.now());
       if (error) return { done: error };
       if (!current) return undefined;
-      if (step.call === 'auth') return this.afterReview(tx, request.key, current); // which looks at ownership again before an SMS
+      if (step.call === 'auth') return this.afterReview(tx, request.key, current, deadline); // which looks at ownership again before an SMS
       return { done: await this.commitBinding(tx, current, request, (result as { agreementNo: string }).agreementNo) };
     });
   }

@@ -363,6 +363,15 @@ describe('new-card flow (in-memory stores)', () => {
     advance(24 * 3600 + 1);
     expect(status(await bind({ user_id: 'third-account' }))).to.equal('SMS_SENT');
   });
+
+  it('spends no card review and no text on a request with no time left for the call', async () => {
+    const { bind, auth, phone, stores } = setUp();
+    expect(status(await bind({}, 50))).to.equal('PROVIDER_TIMEOUT'); // under the 100 ms kept for answering
+    expect([auth.reviews, stores.tables.reviews.length, stores.tables.verifications[0].busy_until]).to.deep.equal([0, 0, null]);
+    expect(status(await bind({}))).to.equal('SMS_SENT');
+    expect(status(await bind({ user_id: 'other' }, 50))).to.equal('PROVIDER_TIMEOUT');
+    expect([stores.tables.smsSends.length, phone.texts.length]).to.deep.equal([1, 1]);
+  });
 });
 
 /** Another six-digit code than this one. */
