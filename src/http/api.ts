@@ -209,10 +209,10 @@ export async function createApi(
    * the answer still goes out, and the nonce is released so that a retry of the same bytes runs afresh (the flows'
    * own idempotency then answers it the same) instead of waiting for an answer that will never be stored.
    */
-  const keepUnderNonce = async ({ channel, nonce }: { channel: string; nonce: string }, reply: Reply): Promise<void> => {
+  const keepUnderNonce = async ({ channel, nonce }: { channel: string; nonce: string }, reply: Reply & { text: string }): Promise<void> => {
     try {
       if (isTransient(reply)) await nonces.release(channel, nonce);
-      else await nonces.record(channel, nonce, { status: reply.status, text: serialize(reply) });
+      else await nonces.record(channel, nonce, { status: reply.status, text: reply.text });
     } catch (err) {
       deps.log.warn({ err, channel }, 'the answer could not be kept under its nonce');
       await nonces.release(channel, nonce).catch(() => undefined);
@@ -234,7 +234,10 @@ export async function createApi(
       if (request.claimed) await nonces.release(request.claimed.channel, request.claimed.nonce).catch(() => undefined);
       throw e;
     }
-    if (request.claimed) await keepUnderNonce(request.claimed, reply);
-    return reply;
+    if (!request.claimed) return reply;
+    // serialized once: the bytes kept under the nonce are the bytes sent
+    const sent = { ...reply, text: serialize(reply) };
+    await keepUnderNonce(request.claimed, sent);
+    return sent;
   };
 }

@@ -1,12 +1,11 @@
 import { connect as connectSocket, type Socket } from 'node:net';
 import { expect } from 'chai';
-import { QueryTypes } from 'sequelize';
 import { loadConfig } from '../../src/config.ts';
 import { vaultFor } from '../../src/crypto/vault.ts';
 import type { BindingStores } from '../../src/domain/stores.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { createBindingStores } from '../../src/store/stores.ts';
-import { resetDb, testDb } from '../setup/database.ts';
+import { countRows, resetDb, testDb } from '../setup/database.ts';
 import { bindNewCard, seedExistingCard, seedNewCard, startService, withCheckChar, type Service, type WireBody } from '../setup/service.ts';
 
 // One test (or a few) per finding of the hardening issue; each failed before its fix.
@@ -14,8 +13,6 @@ import { bindNewCard, seedExistingCard, seedNewCard, startService, withCheckChar
 const BIND = '/demochannel/bindCard?r_c=DEMO';
 const OWNER_ID = '110108198802019650';
 const other = (serial: number) => withCheckChar(`11010819750612${String(serial).padStart(3, '0')}`);
-const count = async (table: string) =>
-  (await testDb().query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`, { type: QueryTypes.SELECT }))[0].n;
 
 /** Sends the exact bytes with the exact headers, so a test can send the same signed request twice. */
 async function sendRaw(svc: Service, path: string, bytes: Buffer | string, headers: Record<string, string>) {
@@ -42,12 +39,12 @@ describe('hardening', () => {
     it("after 3 other ID numbers in a day, the holder's own ID gets 502 too, with no SMS and no card review", async () => {
       expect((await bindNewCard(svc, seedNewCard())).body.data.status).to.equal('BOUND');
       for (const serial of [1, 2, 3]) expect((await probe(serial)).body.data.sub_code).to.equal('CARD_BOUND_TO_OTHER');
-      const [texts, reviews] = [await count('sandbox_sms'), await count('auth_reviews')];
+      const [texts, reviews] = [await countRows('sandbox_sms'), await countRows('auth_reviews')];
       const holder = await svc.bind(seedNewCard({ user_id: 'attacker', id_number: OWNER_ID }));
       expect(holder.body).to.deep.include({ code: 502, data: { sub_code: 'CARD_BOUND_TO_OTHER' } });
       const confirmation = await svc.bind(seedNewCard({ user_id: 'attacker', id_number: OWNER_ID, verify_code: '123456' }));
       expect(confirmation.body.data.sub_code).to.equal('CARD_BOUND_TO_OTHER'); // not 801 CODE_NOT_ISSUED
-      expect([await count('sandbox_sms'), await count('auth_reviews')]).to.deep.equal([texts, reviews]);
+      expect([await countRows('sandbox_sms'), await countRows('auth_reviews')]).to.deep.equal([texts, reviews]);
       // the holder's existing binding, its replays and existing-card confirmations are unaffected
       expect((await svc.bind(seedNewCard())).body.data.status).to.equal('BOUND');
       expect((await svc.bind(seedExistingCard)).body.data.status).to.equal('BOUND');
@@ -84,7 +81,9 @@ describe('hardening', () => {
         const answer = await svc.bind({ ...body });
         expect(answer.status).to.equal(400);
         expect(answer.body.data.errors[0]).to.include({ field, rule: 'characters' });
-        expect([await count('verifications'), await count('sandbox_sms'), await count('auth_reviews')]).to.deep.equal([0, 0, 0]);
+        expect([await countRows('verifications'), await countRows('sandbox_sms'), await countRows('auth_reviews')]).to.deep.equal([
+          0, 0, 0,
+        ]);
       });
     }
 
@@ -153,10 +152,10 @@ describe('hardening', () => {
   describe('card reviews are limited, and an SMS limit stops a review', () => {
     it('answers SMS_RATE_LIMITED without a review when the mobile is at its limit', async () => {
       for (let i = 0; i < 5; i++) await svc.bind(seedNewCard({ user_id: `u${i}`, bank_card: `62220200000000${i}1234` }));
-      const reviews = await count('auth_reviews');
+      const reviews = await countRows('auth_reviews');
       const rejected = await svc.bind(seedNewCard({ user_id: 'u9', bank_card: '6222020000000000501' }));
       expect(rejected.body.data.sub_code).to.equal('SMS_RATE_LIMITED'); // not 501 AUTH_REJECTED: the gateway was not asked
-      expect(await count('auth_reviews')).to.equal(reviews);
+      expect(await countRows('auth_reviews')).to.equal(reviews);
     });
 
     describe('answers 505 AUTH_RATE_LIMITED past each daily review limit, counted over a rolling day', () => {
@@ -214,7 +213,7 @@ describe('hardening', () => {
       const answer = await sendRaw(svc, BIND, gbk, headers);
       expect(answer.status).to.equal(400);
       expect(parsed(answer).data.errors[0]).to.include({ field: 'body', rule: 'encoding' });
-      expect(await count('verifications')).to.equal(0);
+      expect(await countRows('verifications')).to.equal(0);
     });
 
     it('answers a body nested thousands deep with a documented answer, never a 500', async () => {
@@ -343,6 +342,6 @@ describe('hardening', () => {
       svc.bind({ ...theirs, verify_code: theirCode.code }),
     ]);
     expect(answers.map((a) => a.body.code).sort()).to.deep.equal([200, 502]);
-    expect(await count('persons')).to.equal(1);
+    expect(await countRows('persons')).to.equal(1);
   });
 });

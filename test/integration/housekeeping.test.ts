@@ -4,13 +4,8 @@ import { expect } from 'chai';
 import { Admission } from '../../src/http/admission.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { purgeExpired } from '../../src/store/housekeeping.ts';
-import { resetDb, testDb } from '../setup/database.ts';
+import { countRows, resetDb, testDb } from '../setup/database.ts';
 import { seedNewCard, startService, type Service } from '../setup/service.ts';
-
-const count = async (table: string) => {
-  const [[row]] = (await testDb().query(`SELECT count(*)::int AS n FROM ${table}`)) as [{ n: number }[], unknown];
-  return row.n;
-};
 
 interface Turn {
   admitted: boolean;
@@ -117,11 +112,11 @@ describe('housekeeping and overload', () => {
       auth_reviews: 1,
       ownership_probes: 1,
     });
-    expect(await count('auth_reviews')).to.equal(1);
-    expect(await count('ownership_probes')).to.equal(1);
-    expect(await count('nonces')).to.equal(3); // the fresh one and the binds' own
-    expect(await count('sms_sends')).to.equal(3);
-    expect(await count('rate_counters')).to.be.greaterThan(0);
+    expect(await countRows('auth_reviews')).to.equal(1);
+    expect(await countRows('ownership_probes')).to.equal(1);
+    expect(await countRows('nonces')).to.equal(3); // the fresh one and the binds' own
+    expect(await countRows('sms_sends')).to.equal(3);
+    expect(await countRows('rate_counters')).to.be.greaterThan(0);
     const [left] = (await db.query('SELECT user_id FROM verifications')) as [{ user_id: string }[], unknown];
     expect(left).to.deep.equal([{ user_id: 'still-going' }]);
   });

@@ -1,17 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { QueryTypes } from 'sequelize';
 import { loadConfig } from '../../src/config.ts';
 import { vaultFor } from '../../src/crypto/vault.ts';
 import type { FlowKey, NewBinding, Tx } from '../../src/domain/stores.ts';
 import { createBindingStores } from '../../src/store/stores.ts';
-import { embeddedRun, resetDb, testDb } from '../setup/database.ts';
+import { countRows, embeddedRun, resetDb, testDb } from '../setup/database.ts';
 
 // Store operations whose promise only PostgreSQL can keep: what they serialise and what they leave behind.
 
 const stores = () => createBindingStores(testDb(), vaultFor(loadConfig({ NODE_ENV: 'test' })));
-const count = async (table: string) =>
-  (await testDb().query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`, { type: QueryTypes.SELECT }))[0].n;
 const key = (idHash: string): FlowKey => ({ channel: 'DEMO', userId: 'u', cardHash: 'card-x', idHash, mobileHash: 'm', detailsHash: 'd' });
 
 describe('PostgreSQL stores', () => {
@@ -55,8 +52,8 @@ describe('PostgreSQL stores', () => {
     });
     const now = new Date();
     expect(await transaction((tx) => bindings.bind(tx, binding('holder', 'u1'), now))).to.include({ samePerson: true });
-    const before = [await count('persons'), await count('cards'), await count('bindings')];
+    const before = [await countRows('persons'), await countRows('cards'), await countRows('bindings')];
     expect(await transaction((tx) => bindings.bind(tx, binding('someone-else', 'u2'), now))).to.include({ samePerson: false });
-    expect([await count('persons'), await count('cards'), await count('bindings')]).to.deep.equal(before);
+    expect([await countRows('persons'), await countRows('cards'), await countRows('bindings')]).to.deep.equal(before);
   });
 });

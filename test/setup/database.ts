@@ -39,6 +39,12 @@ const TABLES = [
   'ownership_probes',
 ];
 
+/** How many rows a table holds. */
+export async function countRows(table: string): Promise<number> {
+  const [[row]] = (await testDb().query(`SELECT count(*)::int AS n FROM ${table}`)) as [{ n: number }[], unknown];
+  return row.n;
+}
+
 export async function resetDb(): Promise<void> {
   await testDb().query(`TRUNCATE ${TABLES.join(', ')} RESTART IDENTITY CASCADE`);
 }
