@@ -26,6 +26,14 @@ export interface paths {
          *
          *     `user_name`, `id_number` and `user_mobile` are required for `bind_card_src=1` (400 naming the field when absent).
          *     `contacts` is validated as an object but not stored. `extra_info` is only read for `bind_card_src=2`.
+         *
+         *     回调地址 `notify_url`（可选）：本次新卡流程的事件发往最近一次给出的地址；未给出则发往渠道的默认地址；都没有则不通知。
+         *     它不参与"是否同一请求"的判断：更换它不会让确认变成 801。
+         *     `notify_url` (optional): this new-card flow's events go to the newest one given for the flow, else to the channel's
+         *     default address, else nowhere. It is not part of what makes two requests the same: changing it never turns a
+         *     confirmation into 801. It must be https, at most 512 characters, any port, with its host among the channel's
+         *     registered callback hosts (the sandbox's DEMO channel may also use http to 127.0.0.1, ::1 or localhost); otherwise 400
+         *     naming `body.notify_url`. An existing-card confirmation (`bind_card_src=2`) changes nothing and sends no event.
          */
         post: operations["bindCard"];
         delete?: never;
@@ -49,6 +57,99 @@ export interface paths {
          *     The cards bound to this user, numbers masked (first 6, last 4). Pass `extra_info` back unchanged to bindCard with `bind_card_src=2`.
          */
         post: operations["bankCardList"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{channel}channel/queryBinding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 查询绑卡状态 / where a card stands
+         * @description 只读。按 `card_id` 或完整卡号 `bank_card`（二选一）查询该卡在本渠道该用户下的状态：
+         *     Reads only. Where a card, named by `card_id` or by the full `bank_card` (exactly one of them), stands for this user of
+         *     this channel; `data.status` is one of:
+         *     - `NONE`: 没有记录 / nothing known (also for a `card_id` this user never had)
+         *     - `PROCESSING`: 本流程的银行通道调用正在进行 / a gateway call of this flow is in progress
+         *     - `SMS_SENT`: 验证码有效，见 `code_expires_at` / a code is valid until `code_expires_at`
+         *     - `BOUND`: 已绑定，`card_id`、脱敏卡号、开户行、卡类型、`bound_at` / bound
+         *     - `UNBOUND`: 已解绑，`unbound_at` / unbound
+         *     - `FAILED`: 最近一次尝试失败（`sub_code` 同 `binding.failed` 事件），或验证码过期未用（`CODE_EXPIRED`）/ the last attempt
+         *       failed (`sub_code` as in its `binding.failed` event), or its code expired unused (`CODE_EXPIRED`)
+         *
+         *     绑定与解绑在卡记录存在期间可查；失败与过期的尝试至少 7 天。
+         *     Bindings and unbindings stay queryable for as long as the card's record exists; failed and expired attempts for at
+         *     least 7 days.
+         */
+        post: operations["queryBinding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{channel}channel/unbindCard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 解绑 / unbind a card
+         * @description 解除本渠道该用户对该卡的绑定；卡由 `card_id`、完整卡号 `bank_card` 或银行卡列表的 `extra_info` 指明（三选一）。
+         *     Removes this user's binding of the card in this channel; the card is named by `card_id`, the full `bank_card` or the
+         *     card list's `extra_info` (exactly one of them).
+         *
+         *     协议支付签约由该人在所有渠道的同一张卡共用，只有在该卡的最后一个绑定（任何渠道）解除时才向银行通道解约。解约失败或超时返回
+         *     505 `PROVIDER_ERROR` / `PROVIDER_TIMEOUT`，绑定保持不变，可重试。成功返回 200 `UNBOUND`；此后对该卡的每次重复（任何 nonce）都返回同样结果；
+         *     该用户从未绑定过的卡返回 505 `CARD_NOT_OWNED`。
+         *     The protocol-payment agreement is shared by all of a person's bindings of a card, so it is ended at the gateway only
+         *     when the last binding of the card, in any channel, goes. An unsigning that fails or times out answers 505
+         *     `PROVIDER_ERROR` or `PROVIDER_TIMEOUT` and leaves the binding as it was: retry. Success is 200 `UNBOUND`, and every
+         *     repeat for that card, with any nonce, answers the same; a card this user never had is 505 `CARD_NOT_OWNED`.
+         *
+         *     之后：该卡不再出现在银行卡列表中；旧卡确认返回 505 `CARD_NOT_OWNED`；曾绑定它的确认请求重试返回 505 `CARD_UNBOUND`；
+         *     同一人可通过新卡流程（含短信）重新绑定并得到同一 `card_id`；该卡在所有渠道都无绑定后，其他人可以绑定（新的 `card_id`）。
+         *     发送 `binding.unbound` 事件。
+         *     Afterwards the card is gone from the card list; an existing-card confirmation of it is 505 `CARD_NOT_OWNED`; a retried
+         *     confirmation of the flow that had bound it is 505 `CARD_UNBOUND`; the same person may bind it again through the
+         *     new-card flow (with SMS) and gets the same `card_id`; once no binding of it is left in any channel another person may
+         *     bind it (a new `card_id`). A `binding.unbound` event is sent.
+         */
+        post: operations["unbindCard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sandbox/callbacks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 沙箱回调记录 / what the sandbox delivered to a channel's callback address
+         * @description 仅在沙箱开启时存在。该渠道最近 50 次事件投递：我方发出的请求与对方的应答，最新的在前。
+         *     Exists only while the sandbox is on. The channel's latest 50 delivery tries, newest first: the request we sent (its
+         *     address, signing headers and body) and the partner's answer (status and up to 2 KiB of body) or why there was none.
+         */
+        get: operations["sandboxCallbacks"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -120,6 +221,12 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             /**
+             * @description 回调地址：https，最多 512 个字符，主机须在渠道登记的回调主机中（沙箱 DEMO 渠道还可用 http 回环地址）。
+             *     The callback address: https, at most 512 characters, any port, its host among the channel's registered
+             *     callback hosts (the sandbox's DEMO channel may also use http to loopback). See bindCard's callbacks.
+             */
+            notify_url?: string;
+            /**
              * @description 短信验证码，6 位 ASCII 数字；首次调用时不传、为 null 或空字符串。格式不对返回 400，不计入错误次数。
              *     The SMS code, exactly six ASCII digits; absent, null or "" on the first call. Any other form is a 400 and does
              *     not count as a wrong attempt.
@@ -152,7 +259,7 @@ export interface components {
              * @description 失败的具体原因 / the precise reason of a failure
              * @enum {string}
              */
-            sub_code?: "BIN_BANK_MISMATCH" | "CARD_TYPE_MISMATCH" | "CARD_TYPE_NOT_ALLOWED" | "BANK_NOT_SUPPORTED" | "AUTH_REJECTED" | "CARD_BOUND_TO_OTHER" | "CARD_NOT_OWNED" | "SMS_RATE_LIMITED" | "AUTH_RATE_LIMITED" | "PROVIDER_TIMEOUT" | "PROVIDER_ERROR" | "CODE_INCORRECT" | "CODE_EXPIRED" | "CODE_ATTEMPTS_EXCEEDED" | "CODE_NOT_ISSUED";
+            sub_code?: "BIN_BANK_MISMATCH" | "CARD_TYPE_MISMATCH" | "CARD_TYPE_NOT_ALLOWED" | "BANK_NOT_SUPPORTED" | "AUTH_REJECTED" | "CARD_BOUND_TO_OTHER" | "CARD_NOT_OWNED" | "CARD_UNBOUND" | "SMS_RATE_LIMITED" | "AUTH_RATE_LIMITED" | "PROVIDER_TIMEOUT" | "PROVIDER_ERROR" | "CODE_INCORRECT" | "CODE_EXPIRED" | "CODE_ATTEMPTS_EXCEEDED" | "CODE_NOT_ISSUED";
         };
         BankCardListRequest: {
             /** @description 第三方机构借款用户ID / the partner's borrower id */
@@ -189,6 +296,171 @@ export interface components {
                 /** @description 签名的卡引用 / signed card reference */
                 card_token: string;
             };
+        };
+        /** @description 查询请求：`card_id` 与 `bank_card` 二选一 / name the card by exactly one of card_id and bank_card */
+        QueryBindingRequest: {
+            /** @description 第三方机构借款用户ID / the partner's borrower id */
+            user_id: string;
+            /** @description 卡标识 / the card id */
+            card_id?: string;
+            /** @description 完整卡号 / the full card number */
+            bank_card?: string;
+        };
+        QueryBindingResponse: {
+            /**
+             * @description 200 成功 / success
+             * @enum {integer}
+             */
+            code: 200;
+            /** @description 成功为 success / always success */
+            message: string;
+            /** @description 状态 / the status */
+            data: {
+                /**
+                 * @description 见接口说明 / see the operation
+                 * @enum {string}
+                 */
+                status: "NONE" | "PROCESSING" | "SMS_SENT" | "BOUND" | "UNBOUND" | "FAILED";
+                /** @description 卡标识（BOUND、UNBOUND）/ the card id (BOUND, UNBOUND) */
+                card_id?: string;
+                /** @description 脱敏卡号（BOUND、UNBOUND）/ masked number */
+                bank_card?: string;
+                /** @description 开户行代码（BOUND、UNBOUND）/ bank code */
+                open_bank?: string;
+                /**
+                 * @description 0 储蓄卡，1 信用卡 / 0 debit, 1 credit
+                 * @enum {integer}
+                 */
+                bank_card_type?: 0 | 1;
+                /**
+                 * Format: date-time
+                 * @description 绑定时间（BOUND）/ when bound
+                 */
+                bound_at?: string;
+                /**
+                 * Format: date-time
+                 * @description 解绑时间（UNBOUND）/ when unbound
+                 */
+                unbound_at?: string;
+                /**
+                 * Format: date-time
+                 * @description 验证码失效时间（SMS_SENT）/ when the code expires
+                 */
+                code_expires_at?: string;
+                /**
+                 * @description 失败原因（FAILED）/ why the last attempt failed (FAILED)
+                 * @enum {string}
+                 */
+                sub_code?: "BIN_BANK_MISMATCH" | "CARD_TYPE_MISMATCH" | "CARD_TYPE_NOT_ALLOWED" | "BANK_NOT_SUPPORTED" | "AUTH_REJECTED" | "CARD_BOUND_TO_OTHER" | "CODE_ATTEMPTS_EXCEEDED" | "CODE_EXPIRED";
+            };
+        };
+        /** @description 解绑请求：`card_id`、`bank_card`、`extra_info` 三选一 / name the card by exactly one of card_id, bank_card, extra_info */
+        UnbindCardRequest: {
+            /** @description 第三方机构借款用户ID / the partner's borrower id */
+            user_id: string;
+            /** @description 卡标识 / the card id */
+            card_id?: string;
+            /** @description 完整卡号 / the full card number */
+            bank_card?: string;
+            /** @description 银行卡列表返回的值，原样回传 / the card list's value, passed back unchanged */
+            extra_info?: {
+                /** @description 签名的卡引用 / signed card reference */
+                card_token: string;
+            };
+        };
+        UnbindCardResponse: {
+            /**
+             * @description 200 已解绑，505 解绑失败 / 200 unbound, 505 failed
+             * @enum {integer}
+             */
+            code: 200 | 505;
+            /** @description 成功为 success，失败为原因 / success, or the reason in Chinese */
+            message: string;
+            /** @description 结果 / the result */
+            data: {
+                /**
+                 * @description 仅 code=200 / with code 200 only
+                 * @enum {string}
+                 */
+                status?: "UNBOUND";
+                /** @description 卡标识 / the card id */
+                card_id?: string;
+                /**
+                 * Format: date-time
+                 * @description 解绑时间 / when it was unbound
+                 */
+                unbound_at?: string;
+                /**
+                 * @description 失败原因；PROVIDER_* 可重试 / why it failed; PROVIDER_* are retryable
+                 * @enum {string}
+                 */
+                sub_code?: "CARD_NOT_OWNED" | "PROVIDER_TIMEOUT" | "PROVIDER_ERROR";
+            };
+        };
+        /** @description 绑卡事件，不含完整卡号、身份证号、手机号 / a binding event; never a full card, ID or mobile number */
+        BindingEvent: {
+            /** @description 事件标识，每次投递相同，用于去重 / the same on every try; dedupe by it */
+            id: string;
+            /**
+             * @description 事件类型 / event type
+             * @enum {string}
+             */
+            type: "binding.bound" | "binding.failed" | "binding.unbound";
+            /**
+             * Format: date-time
+             * @description 事件发生时间 / when it happened
+             */
+            created: string;
+            /** @description 渠道代码 / the channel */
+            channel: string;
+            /** @description 第三方机构借款用户ID / the partner's borrower id */
+            user_id: string;
+            /** @description 卡与结果 / the card and the result */
+            data: {
+                /** @description 卡标识，未绑定时为 null / null when not bound */
+                card_id: string | null;
+                /** @description 脱敏卡号 / masked number */
+                bank_card: string;
+                /** @description 开户行代码 / bank code */
+                open_bank: string;
+                /**
+                 * @description 0 储蓄卡，1 信用卡 / 0 debit, 1 credit
+                 * @enum {integer|null}
+                 */
+                bank_card_type: 0 | 1 | null;
+                /** @description 失败原因（binding.failed）/ why it failed (binding.failed) */
+                sub_code?: string;
+            };
+        };
+        SandboxCallbacksResponse: {
+            /** @description 投递记录，最新的在前 / delivery tries, newest first */
+            deliveries: {
+                /** @description 事件标识 / event id */
+                event_id: string;
+                /** @description 事件类型 / event type */
+                type: string;
+                /** @description 第几次投递 / which try */
+                attempt: number;
+                /** @description 回调地址 / where it went */
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description 投递时间 / when
+                 */
+                at: string;
+                /** @description 签名头 / the signing headers */
+                request_headers: {
+                    [key: string]: string;
+                };
+                /** @description 请求体 / the body sent */
+                request_body: string;
+                /** @description 对方的 HTTP 状态 / the partner's HTTP status */
+                response_status: number | null;
+                /** @description 对方应答（最多 2 KiB）/ the partner's answer, up to 2 KiB */
+                response_body: string | null;
+                /** @description 没有应答的原因 / why there was no answer */
+                error: string | null;
+            }[];
         };
         SandboxSmsResponse: {
             /** @description 短信，最新的在前 / messages, newest first */
@@ -518,6 +790,162 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    queryBinding: {
+        parameters: {
+            query: {
+                /**
+                 * @description 渠道代码大写，须与路径一致 / the channel code in upper case, the same code as the path
+                 * @example DEMO
+                 */
+                r_c: components["parameters"]["ChannelCode"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description 渠道代码小写，路径为 `/{channel}channel/...` / the channel code in lower case
+                 * @example demo
+                 */
+                channel: components["parameters"]["Channel"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "user_id": "246964109149933",
+                 *       "bank_card": "6222022005001212723"
+                 *     }
+                 */
+                "application/json": components["schemas"]["QueryBindingRequest"];
+            };
+        };
+        responses: {
+            /** @description 状态 / the card's status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueryBindingResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    unbindCard: {
+        parameters: {
+            query: {
+                /**
+                 * @description 渠道代码大写，须与路径一致 / the channel code in upper case, the same code as the path
+                 * @example DEMO
+                 */
+                r_c: components["parameters"]["ChannelCode"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description 渠道代码小写，路径为 `/{channel}channel/...` / the channel code in lower case
+                 * @example demo
+                 */
+                channel: components["parameters"]["Channel"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "user_id": "246964109149933",
+                 *       "bank_card": "6222022005001212723"
+                 *     }
+                 */
+                "application/json": components["schemas"]["UnbindCardRequest"];
+            };
+        };
+        responses: {
+            /** @description 业务结果，见 `code` / the business outcome, see `code` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnbindCardResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    sandboxCallbacks: {
+        parameters: {
+            query: {
+                /**
+                 * @description 渠道代码 / the channel code
+                 * @example DEMO
+                 */
+                channel: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 投递记录 / delivery tries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "deliveries": [
+                     *         {
+                     *           "event_id": "evt_3b9f0c2a7d5e4f18a6c1",
+                     *           "type": "binding.bound",
+                     *           "attempt": 1,
+                     *           "url": "http://127.0.0.1:9000/bindcard-events",
+                     *           "at": "2026-12-02T04:30:00.120Z",
+                     *           "request_headers": {
+                     *             "X-Channel": "DEMO",
+                     *             "X-Timestamp": "1796099400",
+                     *             "X-Nonce": "0f6c2b7e9a1d4c3b8e5f6a7b",
+                     *             "X-Signature": "2c5e0c7f4c3f1f0e8c1a6b2d4e9f7a3c5b1d8e2f4a6c9b0d3e5f7a1c2b4d6e8f"
+                     *           },
+                     *           "request_body": "{\"id\":\"evt_3b9f0c2a7d5e4f18a6c1\",\"type\":\"binding.bound\"}",
+                     *           "response_status": 200,
+                     *           "response_body": "ok",
+                     *           "error": null
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SandboxCallbacksResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };

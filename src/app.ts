@@ -3,7 +3,9 @@ import Koa from 'koa';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { vaultFor } from './crypto/vault.ts';
+import { CallbackWorker } from './callbacks/worker.ts';
 import { BindingService } from './domain/binding-service.ts';
+import { CardLifecycle } from './domain/lifecycle.ts';
 import type { BindingStores } from './domain/stores.ts';
 import { faultsOf } from './faults.ts';
 import { Admission } from './http/admission.ts';
@@ -15,6 +17,7 @@ import { HttpCardAuthenticator, HttpSmsSender } from './providers/http-providers
 import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
 import { ChannelStore } from './store/channel-store.ts';
 import { NonceStore } from './store/nonce-store.ts';
+import { OutboxStore } from './store/outbox-store.ts';
 import { SandboxStore } from './store/sandbox-store.ts';
 import type { Db } from './store/sql.ts';
 import { createBindingStores } from './store/stores.ts';
@@ -59,12 +62,13 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   if (!auth || !sms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
   const stores = deps.stores ?? createBindingStores(db, vault);
   const bindings = new BindingService({ stores, vault, auth, sms, now, log, config });
+  const lifecycle = new CardLifecycle({ stores, vault, auth, now, log, config });
   const handle = await createApi({
     config,
     log,
     channels: new ChannelStore(db, vault, config.sandbox),
     nonces: new NonceStore(deps.protocolDb ?? db),
-    handlers: createHandlers(bindings, sandboxSms),
+    handlers: createHandlers(bindings, lifecycle, sandbox && sandboxSms && { sms: sandboxSms, store: sandbox }),
   });
 
   const app = new Koa();
@@ -115,4 +119,22 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   });
   app.on('error', (err) => log.warn({ err }, 'response stream error'));
   return app;
+}
+
+/** The outbox's delivery worker of this process (every instance runs one); `start()` runs it. */
+export function createCallbackWorker(deps: Pick<AppDeps, 'config' | 'db' | 'log' | 'now'>): CallbackWorker {
+  const { config, db, log } = deps;
+  return new CallbackWorker({
+    outbox: new OutboxStore(db),
+    channels: new ChannelStore(db, vaultFor(config), config.sandbox),
+    log,
+    now: deps.now ?? (() => new Date()),
+    config: {
+      retrySeconds: config.callbackRetrySeconds,
+      timeoutMs: config.callbackTimeoutMs,
+      pollMs: config.callbackPollMs,
+      refuseInternal: config.env === 'production',
+    },
+    sandbox: config.sandbox ? new SandboxStore(db) : undefined,
+  });
 }

@@ -41,6 +41,10 @@ export interface Config {
   authReviewsPerMobileDay: number;
   ownershipProbesPerCard: number;
   bodyLimitBytes: number;
+  /** seconds before each retry of a callback; after the last retry fails the event is dead */
+  callbackRetrySeconds: number[];
+  callbackTimeoutMs: number;
+  callbackPollMs: number;
   /** the card-auth and SMS gateways over HTTP; unset: the sandbox's (only while the sandbox is on) */
   cardAuthGateway: Gateway | undefined;
   smsGateway: Gateway | undefined;
@@ -86,6 +90,13 @@ const flag =
     throw new ConfigError(`${env} must be one of ${[...yes, ...no].join(', ')}; got "${raw}"`);
   };
 const anything = (raw: string) => raw;
+const secondsList = (raw: string, env: string) => {
+  const parts = raw.split(',').map((part) => part.trim());
+  if (parts.length > 20 || parts.some((part) => !/^\d{1,6}$/.test(part) || Number(part) < 1)) {
+    throw new ConfigError(`${env} must be 1 to 20 comma-separated whole numbers of seconds (1 or more), got "${raw}"`);
+  }
+  return parts.join(',');
+};
 const fixed = (value: string | undefined) => () => value;
 
 function setting(
@@ -199,6 +210,14 @@ export const SETTINGS: Setting[] = [
     whole(1, 1000),
     "Other people's ID numbers a bound card may be tried with in a rolling day before every new-card call for it from a user without a binding of it answers 502.",
   ),
+  setting(
+    'CALLBACK_RETRY_SECONDS',
+    '15,60,300,1800,7200,21600,43200,86400',
+    secondsList,
+    'Seconds before each retry of an undelivered callback (each with ±20 % jitter); after the last, the event is dead-lettered.',
+  ),
+  setting('CALLBACK_TIMEOUT_MS', '2000', whole(100, 30_000), 'Longest wait for a partner to acknowledge one callback try.'),
+  setting('CALLBACK_POLL_MS', '1000', whole(10, 60_000), 'How often each instance looks for callbacks due.'),
   ...gatewaySettings('CARD_AUTH', 'card-auth'),
   ...gatewaySettings('SMS', 'SMS'),
 ];
@@ -325,6 +344,9 @@ export function loadConfig(env: Env = process.env): Config {
     authReviewsPerMobileDay: number('AUTH_REVIEWS_PER_MOBILE_DAY'),
     ownershipProbesPerCard: number('OWNERSHIP_PROBES_PER_CARD'),
     bodyLimitBytes: 64 * 1024,
+    callbackRetrySeconds: text('CALLBACK_RETRY_SECONDS')!.split(',').map(Number),
+    callbackTimeoutMs: number('CALLBACK_TIMEOUT_MS'),
+    callbackPollMs: number('CALLBACK_POLL_MS'),
     cardAuthGateway: gateway(text, 'CARD_AUTH', 'card-auth', production, sandbox),
     smsGateway: gateway(text, 'SMS', 'SMS', production, sandbox),
   };

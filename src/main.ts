@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { createApp } from './app.ts';
+import { createApp, createCallbackWorker } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
 import { createHttpServer } from './http/server.ts';
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     : connect(store.url, Math.min(PROTOCOL_POOL_MAX, store.pool), { asyncCommit: true, name: PROTOCOL_POOL_NAME });
   const server = createHttpServer(await createApp({ config, db, protocolDb, log }), config);
   const stopHousekeeping = startHousekeeping(db, log, config.purgeIntervalMs, () => new Date());
+  const stopCallbacks = createCallbackWorker({ config, db, log }).start();
   server.listen(config.port, '0.0.0.0');
   await once(server, 'listening');
   const base = `${config.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
       server.closeIdleConnections();
     });
     await stopHousekeeping();
+    await stopCallbacks();
     await db.close();
     if (protocolDb !== db) await protocolDb.close();
     await store.embedded?.stop();

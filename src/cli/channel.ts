@@ -1,11 +1,14 @@
 // `npm run channel -- add CODE [--card-types 0,1] | rotate CODE | disable CODE | list`
+//                   `callbacks CODE add|remove HOST | callbacks CODE default URL|none | callbacks CODE list`
 // Manages partner channels on DATABASE_URL. A new secret is printed once, here, and stored only encrypted.
 import { loadConfig } from '../config.ts';
 import { vaultFor } from '../crypto/vault.ts';
 import { ChannelStore } from '../store/channel-store.ts';
 import { connect, migrate } from '../store/db.ts';
 
-const USAGE = 'usage: npm run channel -- add CODE [--card-types 0,1] | rotate CODE | disable CODE | list';
+const USAGE =
+  'usage: npm run channel -- add CODE [--card-types 0,1] | rotate CODE | disable CODE | list\n' +
+  '       npm run channel -- callbacks CODE add HOST | remove HOST | default URL|none | list';
 
 async function run(args: string[], print: (line: string) => void): Promise<void> {
   const config = loadConfig();
@@ -21,6 +24,7 @@ async function run(args: string[], print: (line: string) => void): Promise<void>
       return;
     }
     if (!code) throw new Error(USAGE);
+    if (verb === 'callbacks') return await callbacks(store, code, args.slice(2), print);
     if (verb === 'add') {
       const flag = args.indexOf('--card-types');
       const types = flag > 0 ? args[flag + 1].split(',').map(Number) : [0, 1];
@@ -38,6 +42,26 @@ async function run(args: string[], print: (line: string) => void): Promise<void>
     }
   } finally {
     await db.close();
+  }
+}
+
+/** The channel's callback hosts (the hosts a notify_url may name) and its default address. */
+async function callbacks(store: ChannelStore, code: string, [action, value]: string[], print: (line: string) => void): Promise<void> {
+  if (action === 'add' && value) {
+    await store.addCallbackHost(code, value);
+    print(`channel ${code}: callback addresses may now name ${value.toLowerCase()}`);
+  } else if (action === 'remove' && value) {
+    await store.removeCallbackHost(code, value);
+    print(`channel ${code}: ${value.toLowerCase()} removed from the callback hosts`);
+  } else if (action === 'default' && value) {
+    await store.setDefaultNotifyUrl(code, value === 'none' ? null : value);
+    print(`channel ${code}: default callback address ${value === 'none' ? 'cleared' : value}`);
+  } else if (action === 'list') {
+    const channel = await store.callbacksOf(code);
+    print(`channel ${code}: default ${channel.defaultNotifyUrl ?? '(none)'}`);
+    for (const host of channel.callbackHosts) print(`host\t${host}`);
+  } else {
+    throw new Error(USAGE);
   }
 }
 

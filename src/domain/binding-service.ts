@@ -1,6 +1,7 @@
 import type { components } from '../../generated/api-types.ts';
 import { maskCard } from './card-rules.ts';
-import type { Channel } from './channel.ts';
+import { cardToken, readCardToken } from './card-token.ts';
+import { notifyUrlProblem, type Channel } from './channel.ts';
 import { NewCardFlow, type NewCardDeps } from './new-card-flow.ts';
 import { bound, failure, RequestError, type Outcome } from './outcomes.ts';
 import type { CardRef } from './stores.ts';
@@ -9,8 +10,6 @@ export type BindCardRequest = components['schemas']['BindCardRequest'];
 export type BankCard = components['schemas']['BankCard'];
 
 export type BindingDeps = NewCardDeps;
-
-const CARD_TOKEN = /^v1\.(card_[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
 
 /**
  * Card binding: a new card through its flow (NewCardFlow), a card from the user's list at once; and the list. Every
@@ -24,11 +23,15 @@ export class BindingService {
   }
 
   /** `deadline` (epoch ms): when the answer must be ready. */
-  async bindCard(channel: Pick<Channel, 'code' | 'cardTypes'>, body: BindCardRequest, deadline: number): Promise<Outcome> {
+  async bindCard(
+    channel: Pick<Channel, 'code' | 'cardTypes' | 'callbackHosts' | 'defaultNotifyUrl'>,
+    body: BindCardRequest,
+    deadline: number,
+  ): Promise<Outcome> {
+    const problem = body.notify_url === undefined ? undefined : notifyUrlProblem(body.notify_url, channel);
+    if (problem) throw new RequestError('body.notify_url', 'callback', problem);
     const outcome =
-      body.bind_card_src === 2
-        ? await this.existingCard(channel.code, body)
-        : await this.newCard.run(channel.code, channel.cardTypes, body, deadline);
+      body.bind_card_src === 2 ? await this.existingCard(channel.code, body) : await this.newCard.run(channel, body, deadline);
     await this.audit(channel.code, body, outcome);
     return outcome;
   }
@@ -40,7 +43,7 @@ export class BindingService {
       bank_card: card.masked,
       open_bank: card.open_bank,
       bank_card_type: card.bank_card_type as 0 | 1,
-      extra_info: { card_token: this.cardToken(channel, userId, card.id) },
+      extra_info: { card_token: cardToken(this.deps.vault, channel, userId, card.id) },
     }));
   }
 
@@ -49,7 +52,7 @@ export class BindingService {
     const cardHash = this.deps.vault.hash('card', body.bank_card);
     let ref: CardRef = { cardHash };
     if (body.extra_info != null && Object.keys(body.extra_info).length > 0) {
-      const cardId = this.readCardToken(channel, body.user_id, body.extra_info.card_token);
+      const cardId = readCardToken(this.deps.vault, channel, body.user_id, body.extra_info.card_token);
       if (!cardId) return failure('CARD_NOT_OWNED');
       ref = { cardId, number: body.bank_card, cardHash }; // the number as listed (masked) or in full
     } else if (body.bank_card.includes('*')) {
@@ -65,17 +68,6 @@ export class BindingService {
     if (card.open_bank !== body.open_bank.toUpperCase()) return failure('BIN_BANK_MISMATCH');
     if (body.bank_card_type != null && card.bank_card_type !== body.bank_card_type) return failure('CARD_TYPE_MISMATCH');
     return bound(card.id);
-  }
-
-  /** The card list's extra_info: names the card for this (channel, user) only, and cannot be forged. */
-  cardToken(channel: string, userId: string, cardId: string): string {
-    return `v1.${cardId}.${this.deps.vault.sign('extra_info', `${channel}|${userId}|${cardId}`)}`;
-  }
-
-  private readCardToken(channel: string, userId: string, token: unknown): string | undefined {
-    const parts = typeof token === 'string' ? CARD_TOKEN.exec(token) : null;
-    if (!parts || !this.deps.vault.verify('extra_info', `${channel}|${userId}|${parts[1]}`, parts[2])) return undefined;
-    return parts[1];
   }
 
   private async audit(channel: string, body: BindCardRequest, outcome: Outcome): Promise<void> {

@@ -13,14 +13,28 @@ import {
 } from '../providers/provider-types.ts';
 import { poll } from '../lib/poll.ts';
 import { maskCard, normalizeNewCard, reviewCard, type NewCard } from './card-rules.ts';
-import { bound, failure, smsSent, type Outcome } from './outcomes.ts';
-import type { BindingStores, FlowKey, Owner, Tx, Verification } from './stores.ts';
+import type { Channel } from './channel.ts';
+import { eventId } from './events.ts';
+import { bound, failure, smsSent, type Outcome, type SubCode } from './outcomes.ts';
+import type { BindingStores, FlowKey, LifecycleEvent, Owner, Tx, Verification } from './stores.ts';
 
 /** What the new-card flow reads of a bindCard request. */
 export type NewCardRequest = Pick<
   components['schemas']['BindCardRequest'],
-  'user_id' | 'bank_card' | 'open_bank' | 'user_name' | 'id_number' | 'user_mobile' | 'bank_address' | 'bank_card_type' | 'verify_code'
+  | 'user_id'
+  | 'bank_card'
+  | 'open_bank'
+  | 'user_name'
+  | 'id_number'
+  | 'user_mobile'
+  | 'bank_address'
+  | 'bank_card_type'
+  | 'verify_code'
+  | 'notify_url'
 >;
+
+/** What the flow reads of the channel: its card types, and where its events go when the flow names no address. */
+export type FlowChannel = Pick<Channel, 'code' | 'cardTypes' | 'defaultNotifyUrl'>;
 
 export interface NewCardDeps {
   stores: BindingStores;
@@ -63,6 +77,9 @@ interface Request {
   card: NewCard;
   details: CardDetails;
   bankAddress: string | null;
+  /** the callback address this request gives, if any */
+  notifyUrl: string | null;
+  channel: FlowChannel;
 }
 
 /**
@@ -75,18 +92,19 @@ export class NewCardFlow {
   constructor(private readonly deps: NewCardDeps) {}
 
   /** `deadline` (epoch ms): when the answer must be ready. */
-  async run(channel: string, cardTypes: number[], body: NewCardRequest, deadline: number): Promise<Outcome> {
+  async run(channel: FlowChannel, body: NewCardRequest, deadline: number): Promise<Outcome> {
     const card = normalizeNewCard(body, this.deps.now());
-    const refused = reviewCard(card, cardTypes, body.bank_card_type != null);
-    if (refused) return failure(refused);
     const request = this.describe(channel, body, card);
-    const code = body.verify_code || undefined;
     const { stores } = this.deps;
+    const refused = reviewCard(card, channel.cardTypes, body.bank_card_type != null);
+    // the same refusal of the same details is one failed attempt, however often it is sent
+    if (refused) return stores.transaction((tx) => this.fail(tx, request, refused, `details:${request.key.detailsHash}`));
+    const code = body.verify_code || undefined;
     // A confirmation retried after the binding (or for a card bound to someone else) is answered without a lock.
     if (code !== undefined) {
       const owner = await stores.bindings.ownerOf(request.key);
       if (owner?.mine) return bound(owner.cardId);
-      const owned = owner && (await stores.transaction((tx) => this.ownership(owner, request.key, tx)));
+      const owned = owner && (await stores.transaction((tx) => this.ownership(owner, request, tx)));
       if (owned) return owned;
     }
     // Decides the next step, waiting out another request's lease (past the deadline: undefined).
@@ -94,7 +112,7 @@ export class NewCardFlow {
       poll(
         async () => {
           const step = await stores.transaction((tx) =>
-            code === undefined ? this.decideFirstCall(tx, request.key, deadline) : this.decideConfirmation(tx, request.key, code),
+            code === undefined ? this.decideFirstCall(tx, request, deadline) : this.decideConfirmation(tx, request, code),
           );
           return 'wait' in step ? undefined : step;
         },
@@ -110,20 +128,53 @@ export class NewCardFlow {
    * under another account goes on, unless the card has been tried with too many other people's ID numbers in the last
    * day: then every such request is 502 whatever its ID number, so the answers cannot tell which ID is the holder's.
    */
-  private async ownership(owner: Owner | undefined, key: FlowKey, tx: Tx): Promise<Outcome | undefined> {
+  private async ownership(owner: Owner | undefined, request: Request, tx: Tx): Promise<Outcome | undefined> {
     if (!owner) return undefined;
     if (owner.mine) return bound(owner.cardId);
+    const { key } = request;
     const others = await this.deps.stores.bindings.countProbes(tx, key, !owner.samePerson, this.deps.now());
-    if (!owner.samePerson || others >= this.deps.config.ownershipProbesPerCard) return failure('CARD_BOUND_TO_OTHER');
+    if (!owner.samePerson || others >= this.deps.config.ownershipProbesPerCard) {
+      return this.fail(tx, request, 'CARD_BOUND_TO_OTHER', `owner:${key.idHash}:${owner.cardId}`);
+    }
     return undefined;
   }
 
-  private describe(channel: string, body: NewCardRequest, card: NewCard): Request {
+  /**
+   * A refused attempt: kept as the card's last refusal for queryBinding, and told to the partner (binding.failed) in
+   * the same transaction. `attempt` names what failed: the event is sent once per attempt, not again for its repeats.
+   */
+  private async fail(tx: Tx, request: Request, sub: SubCode, attempt: string): Promise<Outcome> {
+    const { stores, vault } = this.deps;
+    const { key, card } = request;
+    const now = this.deps.now();
+    await stores.bindings.recordFailure(tx, { channel: key.channel, userId: key.userId, cardHash: key.cardHash }, sub, now);
+    const event: LifecycleEvent = {
+      id: eventId(vault, `failed:${key.channel}:${key.userId}:${key.cardHash}:${attempt}:${sub}`),
+      type: 'binding.failed',
+      channel: key.channel,
+      userId: key.userId,
+      created: now,
+      data: { card_id: null, bank_card: maskCard(card.card), open_bank: card.bank, bank_card_type: card.cardType, sub_code: sub },
+    };
+    await stores.events.emit(tx, event, await this.notifyUrlOf(tx, request));
+    return failure(sub);
+  }
+
+  /** Where the flow's events go: the newest address given for it, else the channel's default. */
+  private async notifyUrlOf(tx: Tx, request: Request, flow?: Verification): Promise<string | null> {
+    const given =
+      request.notifyUrl ?? flow?.notify_url ?? (await this.deps.stores.verifications.lockForConfirmation(tx, request.key))?.notify_url;
+    return given ?? request.channel.defaultNotifyUrl;
+  }
+
+  private describe(channel: FlowChannel, body: NewCardRequest, card: NewCard): Request {
     const { vault } = this.deps;
     const bankAddress = body.bank_address ?? null;
     return {
+      notifyUrl: body.notify_url ?? null,
+      channel,
       key: {
-        channel,
+        channel: channel.code,
         userId: body.user_id,
         cardHash: vault.hash('card', card.card),
         idHash: vault.hash('id', card.idNumber),
@@ -155,14 +206,15 @@ export class NewCardFlow {
     return new Date(this.deps.now().getTime() + this.deps.config.providerTimeoutMs + 500);
   }
 
-  private async decideFirstCall(tx: Tx, key: FlowKey, deadline: number): Promise<Step> {
+  private async decideFirstCall(tx: Tx, request: Request, deadline: number): Promise<Step> {
     const { verifications } = this.deps.stores;
+    const { key } = request;
     // The row's lock is taken with a snapshot older than any lock wait, so a binding committed meanwhile may be missed
     // here: the SMS decision reads ownership again after its own lock, so at worst a card review is wasted.
     const opened = await verifications.openForFirstCall(tx, key, this.deps.now());
-    let flow = opened.flow;
+    let flow = await this.remember(tx, opened.flow, request);
     if (this.busy(flow)) return { wait: true };
-    const owned = await this.ownership(opened.owner, key, tx);
+    const owned = await this.ownership(opened.owner, request, tx);
     if (owned) return { done: owned };
     if (flow.details_hash !== key.detailsHash) {
       // Corrected details start the review over; the SMS limits still count what was sent.
@@ -185,7 +237,13 @@ export class NewCardFlow {
         this.deps.now(),
       );
     }
-    return this.afterReview(tx, key, flow, deadline);
+    return this.afterReview(tx, request, flow, deadline);
+  }
+
+  /** Keeps the callback address a request gives as the flow's newest. */
+  private async remember(tx: Tx, flow: Verification, request: Request): Promise<Verification> {
+    if (request.notifyUrl === null || request.notifyUrl === flow.notify_url) return flow;
+    return this.deps.stores.verifications.update(tx, flow, { notify_url: request.notifyUrl }, this.deps.now());
   }
 
   /**
@@ -193,16 +251,18 @@ export class NewCardFlow {
    * outside calls spend a limit, so each is decided under the mobile's lock, with ownership read again: a card review
    * is paid per call and tells whether four elements match, so none is made when no text could follow it.
    */
-  private async afterReview(tx: Tx, key: FlowKey, flow: Verification, deadline: number): Promise<Decided> {
+  private async afterReview(tx: Tx, request: Request, flow: Verification, deadline: number): Promise<Decided> {
     const { config, stores } = this.deps;
+    const { key } = request;
     const now = this.deps.now();
-    if (flow.auth_status === 'REJECTED') return { done: failure('AUTH_REJECTED') };
+    if (flow.auth_status === 'REJECTED')
+      return { done: await this.fail(tx, request, 'AUTH_REJECTED', `review:${flow.id}:${flow.generation}`) };
     const live = flow.code_hash !== null && flow.code_attempts < config.codeMaxAttempts;
     if (live && flow.code_sent_at && now.getTime() - flow.code_sent_at.getTime() < config.resendSeconds * 1000) {
       return { done: this.codeSent() };
     }
     const { owner, counts } = await stores.limits.lockMobileAndCount(tx, key, now);
-    const owned = await this.ownership(owner, key, tx);
+    const owned = await this.ownership(owner, request, tx);
     if (owned) return { done: owned }; // bound meanwhile, by another flow for this card
     if (
       counts.smsMobileHour >= config.smsPerMobileHour ||
@@ -252,19 +312,26 @@ export class NewCardFlow {
   }
 
   // The confirmation locks the row before it looks at ownership, so a binding that commits meanwhile is seen.
-  private async decideConfirmation(tx: Tx, key: FlowKey, code: string): Promise<Step> {
+  private async decideConfirmation(tx: Tx, request: Request, code: string): Promise<Step> {
     const { config, stores } = this.deps;
-    const flow = await stores.verifications.lockForConfirmation(tx, key);
-    if (flow && this.busy(flow)) return { wait: true };
-    const owned = await this.ownership(await stores.bindings.ownerOf(key, tx), key, tx);
+    const { key } = request;
+    const locked = await stores.verifications.lockForConfirmation(tx, key);
+    if (locked && this.busy(locked)) return { wait: true };
+    const flow = locked && (await this.remember(tx, locked, request));
+    const owned = await this.ownership(await stores.bindings.ownerOf(key, tx), request, tx);
     if (owned) return { done: owned };
+    // the code was spent on a binding that has been removed since: a retry must not bind the card again
+    if (flow && flow.details_hash === key.detailsHash && flow.code_hash === null && flow.bound_card_id !== null) {
+      return { done: failure('CARD_UNBOUND') };
+    }
     if (!flow || flow.details_hash !== key.detailsHash || flow.code_hash === null) return { done: failure('CODE_NOT_ISSUED') };
     const now = this.deps.now();
     const dead = flow.code_attempts >= config.codeMaxAttempts;
     const expired = now >= flow.code_expires_at!;
     const given = this.codeHash(flow.id, flow.code_seq, code);
+    const killed = () => this.fail(tx, request, 'CODE_ATTEMPTS_EXCEEDED', `code:${flow.id}:${flow.code_seq}`);
     if (given === flow.code_hash) {
-      if (dead) return { done: failure('CODE_ATTEMPTS_EXCEEDED') };
+      if (dead) return { done: await killed() };
       // A code verified in time stays good for the signing retries that follow a gateway timeout.
       if (expired && !flow.code_verified_at) return { done: failure('CODE_EXPIRED') };
       return {
@@ -277,12 +344,12 @@ export class NewCardFlow {
         ),
       };
     }
-    if (dead) return { done: failure('CODE_ATTEMPTS_EXCEEDED') };
+    if (dead) return { done: await killed() };
     if (expired) return { done: failure('CODE_EXPIRED') };
     if (flow.code_tried.includes(given)) return { done: failure('CODE_INCORRECT') }; // a retry counts once
     const attempts = flow.code_attempts + 1;
     await stores.verifications.update(tx, flow, { code_attempts: attempts, code_tried: [...flow.code_tried, given] }, now);
-    return { done: failure(attempts >= config.codeMaxAttempts ? 'CODE_ATTEMPTS_EXCEEDED' : 'CODE_INCORRECT') };
+    return { done: attempts >= config.codeMaxAttempts ? await killed() : failure('CODE_INCORRECT') };
   }
 
   /**
@@ -331,7 +398,7 @@ export class NewCardFlow {
       const current = await stores.verifications.endLease(tx, flow, review, this.deps.now());
       if (error) return { done: error };
       if (!current) return undefined;
-      if (step.call === 'auth') return this.afterReview(tx, request.key, current, deadline); // which looks at ownership again before an SMS
+      if (step.call === 'auth') return this.afterReview(tx, request, current, deadline); // which looks at ownership again before an SMS
       return { done: await this.commitBinding(tx, current, request, (result as { agreementNo: string }).agreementNo) };
     });
   }
@@ -376,11 +443,22 @@ export class NewCardFlow {
         cardType: card.cardType,
         bankAddress: request.bankAddress,
         agreementNo,
+        notifyUrl: flow.notify_url,
       },
       now,
     );
-    if (!made.samePerson) return failure('CARD_BOUND_TO_OTHER'); // another person's confirmation committed first
+    // another person's confirmation committed first
+    if (!made.samePerson) return this.fail(tx, request, 'CARD_BOUND_TO_OTHER', `owner:${flow.id_number_hash}:${made.cardId}`);
     await stores.verifications.update(tx, flow, { bound_card_id: made.cardId, code_hash: null }, now);
+    const event: LifecycleEvent = {
+      id: eventId(this.deps.vault, `bound:${flow.id}:${flow.code_seq}`),
+      type: 'binding.bound',
+      channel: flow.channel,
+      userId: flow.user_id,
+      created: now,
+      data: { card_id: made.cardId, bank_card: maskCard(card.card), open_bank: card.bank, bank_card_type: card.cardType },
+    };
+    await stores.events.emit(tx, event, flow.notify_url ?? request.channel.defaultNotifyUrl);
     return bound(made.cardId);
   }
 }

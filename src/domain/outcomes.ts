@@ -8,6 +8,7 @@ export type SubCode =
   | 'AUTH_REJECTED'
   | 'CARD_BOUND_TO_OTHER'
   | 'CARD_NOT_OWNED'
+  | 'CARD_UNBOUND'
   | 'SMS_RATE_LIMITED'
   | 'AUTH_RATE_LIMITED'
   | 'PROVIDER_TIMEOUT'
@@ -25,6 +26,7 @@ const RESULT: Record<SubCode, { code: 501 | 502 | 505 | 801; message: string }> 
   AUTH_REJECTED: { code: 501, message: '该卡未通过审核：银行卡信息验证未通过' },
   CARD_BOUND_TO_OTHER: { code: 502, message: '该卡已被绑定' },
   CARD_NOT_OWNED: { code: 505, message: '绑卡失败：该卡不在用户的银行卡列表中' },
+  CARD_UNBOUND: { code: 505, message: '绑卡失败：该卡已解绑，请重新获取验证码' },
   SMS_RATE_LIMITED: { code: 505, message: '绑卡失败：验证码发送过于频繁，请稍后再试' },
   AUTH_RATE_LIMITED: { code: 505, message: '绑卡失败：银行卡验证过于频繁，请明天再试' },
   PROVIDER_TIMEOUT: { code: 505, message: '绑卡失败：银行通道超时，请重试' },

@@ -42,8 +42,10 @@ export interface Verification {
   code_tried: string[];
   code_verified_at: Date | null;
   bound_card_id: string | null;
-  /** the lease: a request is calling out for this row until then */
+  /** the lease: a request is calling out for this row (or an unbinding of its card) until then */
   busy_until: Date | null;
+  /** the newest callback address given for the flow */
+  notify_url: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -113,6 +115,8 @@ export interface NewBinding {
   cardType: number;
   bankAddress: string | null;
   agreementNo: string;
+  /** the callback address the binding is made with (its binding.unbound goes there) */
+  notifyUrl: string | null;
 }
 
 export interface BoundCard {
@@ -141,6 +145,74 @@ export interface BindingStore {
   bind(tx: Tx, binding: NewBinding, now: Date): Promise<{ cardId: string; samePerson: boolean }>;
   listForUser(channel: string, userId: string): Promise<BoundCard[]>;
   findForUser(channel: string, userId: string, card: CardRef): Promise<BoundCard | undefined>;
+  /** Keeps a refusal as the (channel, user, card)'s last one, for queryBinding. */
+  recordFailure(tx: Tx, at: { channel: string; userId: string; cardHash: string }, subCode: string, now: Date): Promise<void>;
+  /** Everything known of a (channel, user)'s card, named by id or by hash; a card the user never had tells nothing. */
+  factsOf(channel: string, userId: string, card: { cardId: string } | { cardHash: string }): Promise<CardFacts>;
+}
+
+/** What queryBinding reads: each part present only when there is one. */
+export interface CardFacts {
+  card?: BoundCard;
+  boundAt?: Date;
+  unbinding?: Pick<Unbinding, 'busy_until' | 'unbound_at'>;
+  flow?: Verification;
+  failure?: { subCode: string; at: Date };
+}
+
+/** The latest unbinding of a (channel, user, card): in progress while unbound_at is null. */
+export interface Unbinding {
+  id: string;
+  channel: string;
+  user_id: string;
+  card_id: string;
+  /** one more for each unbinding of the same binding's successors: part of the gateway request number */
+  cycle: number;
+  /** the agreement this unbinding ends at the gateway (it removes the card's last binding), else null */
+  agreement_no: string | null;
+  busy_until: Date | null;
+  unbound_at: Date | null;
+}
+
+/** Where an unbinding request stands once its row is ours. */
+export type UnbindOpening =
+  | { state: 'none' }
+  | { state: 'unbound'; unbinding: Unbinding; card: BoundCard }
+  | { state: 'busy' }
+  | { state: 'open'; unbinding: Unbinding; card: BoundCard };
+
+export interface UnbindingStore {
+  /** The card's id, named by id (as given) or by the full number's hash. */
+  cardIdOf(card: { cardId: string } | { cardHash: string }): Promise<string | undefined>;
+  /**
+   * Locks this (channel, user)'s binding of the card and its unbinding row. With a binding and nothing busy: takes the
+   * lease (until `leaseUntil`) on the unbinding, and, when this is the card's last binding in any channel, on every
+   * new-card flow of the card too, so no signing of the card runs while its agreement is being ended.
+   */
+  open(tx: Tx, channel: string, userId: string, cardId: string, now: Date, leaseUntil: Date): Promise<UnbindOpening>;
+  /**
+   * Removes the binding, marks the unbinding done and ends the leases, if the lease is still this request's (undefined
+   * otherwise); the card's agreement is cleared if it is the one ended. Returns the address the binding was made with.
+   */
+  finish(tx: Tx, unbinding: Unbinding, now: Date): Promise<{ unbound_at: Date; notifyUrl: string | null } | undefined>;
+  /** Ends the leases this request took: its gateway call failed. */
+  release(unbinding: Unbinding): Promise<void>;
+}
+
+/** A change a partner hears of at its callback address. */
+export interface LifecycleEvent {
+  /** derived from what makes the event one: emitting it again is a no-op */
+  id: string;
+  type: 'binding.bound' | 'binding.failed' | 'binding.unbound';
+  channel: string;
+  userId: string;
+  created: Date;
+  data: { card_id: string | null; bank_card: string; open_bank: string; bank_card_type: number | null; sub_code?: string };
+}
+
+export interface EventStore {
+  /** Writes the event to the outbox in the transaction of the change it tells of; no address: nowhere to send it. */
+  emit(tx: Tx, event: LifecycleEvent, url: string | null): Promise<void>;
 }
 
 export interface AuditEvent {
@@ -167,5 +239,7 @@ export interface BindingStores extends Transactor {
   verifications: VerificationStore;
   limits: LimitStore;
   bindings: BindingStore;
+  unbindings: UnbindingStore;
+  events: EventStore;
   audit: AuditStore;
 }

@@ -78,7 +78,8 @@ function fourElements(card: CardDetails): object {
 /**
  * The card-auth gateway over HTTP:
  * `POST /v1/card-auth/verify` → `{"result": "APPROVED"}` or `{"result": "REJECTED", "reason": "…"}`;
- * `POST /v1/card-auth/sign` → `{"agreement_no": "…"}`, the protocol number later repayments use.
+ * `POST /v1/card-auth/sign` → `{"agreement_no": "…"}`, the protocol number later repayments use;
+ * `POST /v1/card-auth/unsign` with `agreement_no` → `{"result": "UNSIGNED" | "ALREADY_UNSIGNED"}`.
  */
 export class HttpCardAuthenticator implements CardAuthenticator {
   constructor(private readonly gw: Gateway) {}
@@ -97,6 +98,14 @@ export class HttpCardAuthenticator implements CardAuthenticator {
       throw new ProviderError('/v1/card-auth/sign: no valid agreement_no');
     }
     return { agreementNo: answer.agreement_no };
+  }
+
+  /** `POST /v1/card-auth/unsign` → `{"result": "UNSIGNED"}` or `{"result": "ALREADY_UNSIGNED"}`. */
+  async unsign(requestNo: string, agreementNo: string, _masked: string, signal: AbortSignal): Promise<void> {
+    const answer = await post(this.gw, '/v1/card-auth/unsign', requestNo, { agreement_no: agreementNo }, signal);
+    if (answer.result !== 'UNSIGNED' && answer.result !== 'ALREADY_UNSIGNED') {
+      throw new ProviderError('/v1/card-auth/unsign: result is neither UNSIGNED nor ALREADY_UNSIGNED');
+    }
   }
 }
 

@@ -24,6 +24,11 @@ export interface CardAuthenticator {
   verify(requestNo: string, card: CardDetails, signal: AbortSignal): Promise<AuthResult>;
   /** Protocol-payment signing; returns the agreement number later repayments use. */
   sign(requestNo: string, card: CardDetails, signal: AbortSignal): Promise<{ agreementNo: string }>;
+  /**
+   * Ends a protocol-payment agreement; an agreement ended already counts as ended. `masked` is the card as shown
+   * (the sandbox's rules read its last four digits).
+   */
+  unsign(requestNo: string, agreementNo: string, masked: string, signal: AbortSignal): Promise<void>;
 }
 
 export interface SmsSender {

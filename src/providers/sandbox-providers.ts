@@ -6,7 +6,8 @@ import { ProviderError, type AuthResult, type CardAuthenticator, type CardDetail
 
 /**
  * Sandbox card authentication: approves every card except these last four digits:
- * 0501 rejected; 0505 gateway error; 0002 answers after 3 s the first time for a card, at once afterwards.
+ * 0501 rejected; 0505 gateway error; 0002 answers after 3 s the first time for a card, at once afterwards. Unsigning:
+ * 0003 fails the first time for an agreement, 0004 answers after 3 s the first time.
  */
 export class SandboxCardAuthenticator implements CardAuthenticator {
   constructor(
@@ -26,6 +27,15 @@ export class SandboxCardAuthenticator implements CardAuthenticator {
   sign(requestNo: string): Promise<{ agreementNo: string }> {
     // Stable per request number, as a real gateway answers a retried call.
     return Promise.resolve({ agreementNo: 'SBX' + createHash('sha256').update(requestNo).digest('hex').slice(0, 20).toUpperCase() });
+  }
+
+  /** Ends every agreement, except the first unsigning of an agreement of a card ending 0003 (fails) or 0004 (3 s). */
+  async unsign(_requestNo: string, agreementNo: string, masked: string, signal: AbortSignal): Promise<void> {
+    const last4 = masked.slice(-4);
+    if (last4 !== '0003' && last4 !== '0004') return;
+    if (!(await this.store.firstSeenSlowCard(`unsign:${agreementNo}`))) return;
+    if (last4 === '0003') throw new ProviderError('sandbox: unsigning failed');
+    await sleep(3000, undefined, { signal }).catch(() => {});
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Vault } from '../crypto/vault.ts';
-import type { BindingStore, BoundCard, CardRef, FlowKey, NewBinding, Owner, Tx } from '../domain/stores.ts';
+import type { BindingStore, BoundCard, CardFacts, CardRef, FlowKey, NewBinding, Owner, Tx, Verification } from '../domain/stores.ts';
 import { sql, type Db } from './sql.ts';
 
 /** Where a statement that embeds ownerSql keeps each value: its placeholders ($1, $2, …). */
@@ -18,15 +18,21 @@ export interface OwnerRow {
 }
 
 /**
- * The one definition of who owns a card: the card with this hash, if bound, with whether it is the same person and
- * whether this (channel, user) has it. A subquery, so the statements that read ownership with something else
- * (a flow's row, the SMS counts) do it in one round trip.
+ * The one definition of who owns a card: the card with this hash, if bound in some channel (a card whose last binding
+ * went has no owner), with whether it is the same person and whether this (channel, user) has it. A subquery, so the
+ * statements that read ownership with something else (a flow's row, the SMS counts) do it in one round trip.
  */
 export function ownerSql(at: OwnerParams): string {
   return `SELECT c.id, p.id_number_hash = ${at.idHash} AS same_person,
       EXISTS (SELECT 1 FROM bindings b WHERE b.channel = ${at.channel} AND b.user_id = ${at.userId} AND b.card_id = c.id) AS mine
-    FROM cards c JOIN persons p ON p.id = c.person_id WHERE c.card_hash = ${at.cardHash}`;
+    FROM cards c JOIN persons p ON p.id = c.person_id
+    WHERE c.card_hash = ${at.cardHash} AND EXISTS (SELECT 1 FROM bindings b WHERE b.card_id = c.id)`;
 }
+
+/** The columns of a flow's row, named: a prepared statement's result must not change shape when a migration adds one. */
+export const VERIFICATION_COLUMNS = `id, channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, generation, auth_status,
+  code_seq, code_hash, code_expires_at, code_sent_at, code_attempts, code_tried, code_verified_at, bound_card_id, busy_until,
+  notify_url, created_at, updated_at`;
 
 /** The advisory lock that serialises ownership probes of one card. */
 export function probeLock(cardHash: string): string {
@@ -69,19 +75,47 @@ export class PgBindingStore implements BindingStore {
       RETURNING id, (xmax = 0) AS inserted`,
       [binding.idHash, vault.encrypt(binding.idNumber), vault.encrypt(binding.name), vault.keyId, now],
     );
+    let card = await this.upsertCard(tx, binding, person.id, now);
+    if (card.person_id !== person.id) {
+      const [bound] = await sql(this.db, tx, 'SELECT 1 FROM bindings WHERE card_id = $1 LIMIT 1', [card.id]);
+      if (bound) {
+        // another person holds the card: the refused binding leaves no person behind
+        if (person.inserted) await sql(this.db, tx, 'DELETE FROM persons WHERE id = $1', [person.id]);
+        return { cardId: card.id, samePerson: false };
+      }
+      // No binding of it is left in any channel: the card's row (its unbindings with it) makes way for the new holder's.
+      await sql(this.db, tx, 'DELETE FROM cards WHERE id = $1', [card.id]);
+      card = await this.upsertCard(tx, binding, person.id, now);
+    }
+    await sql(
+      this.db,
+      tx,
+      `INSERT INTO bindings (channel, user_id, card_id, created_at, confirmed_at, notify_url) VALUES ($1, $2, $3, $4, $4, $5)
+      ON CONFLICT DO NOTHING`,
+      [binding.channel, binding.userId, card.id, now, binding.notifyUrl],
+    );
+    return { cardId: card.id, samePerson: true };
+  }
+
+  /**
+   * The card's row: a new one, or the one there (locked). A card whose agreement was ended (its last binding went)
+   * takes the agreement of this signing.
+   */
+  private async upsertCard(tx: Tx, binding: NewBinding, personId: string, now: Date): Promise<{ id: string; person_id: string }> {
+    const { vault } = this;
     const [card] = await sql<{ id: string; person_id: string }>(
       this.db,
       tx,
       `INSERT INTO cards (id, card_hash, card_enc, mobile_enc, key_id,
         person_id, masked, open_bank, bank_card_type, bank_address, agreement_no, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-      ON CONFLICT (card_hash) DO UPDATE SET card_hash = EXCLUDED.card_hash RETURNING id, person_id`,
+      ON CONFLICT (card_hash) DO UPDATE SET agreement_no = coalesce(cards.agreement_no, EXCLUDED.agreement_no) RETURNING id, person_id`,
       [
         'card_' + randomBytes(8).toString('hex'),
         binding.cardHash,
         vault.encrypt(binding.cardNumber),
         vault.encrypt(binding.mobile),
         vault.keyId,
-        person.id,
+        personId,
         binding.masked,
         binding.bank,
         binding.cardType,
@@ -90,19 +124,7 @@ export class PgBindingStore implements BindingStore {
         now,
       ],
     );
-    if (card.person_id !== person.id) {
-      // another person holds the card: the refused binding leaves no person behind
-      if (person.inserted) await sql(this.db, tx, 'DELETE FROM persons WHERE id = $1', [person.id]);
-      return { cardId: card.id, samePerson: false };
-    }
-    await sql(
-      this.db,
-      tx,
-      `INSERT INTO bindings (channel, user_id, card_id, created_at, confirmed_at) VALUES ($1, $2, $3, $4, $4)
-      ON CONFLICT DO NOTHING`,
-      [binding.channel, binding.userId, card.id, now],
-    );
-    return { cardId: card.id, samePerson: true };
+    return card;
   }
 
   async countProbes(tx: Tx, key: FlowKey, tried: boolean, now: Date): Promise<number> {
@@ -151,5 +173,67 @@ export class PgBindingStore implements BindingStore {
             [channel, userId, ref.cardHash],
           );
     return row;
+  }
+
+  async recordFailure(tx: Tx, at: { channel: string; userId: string; cardHash: string }, subCode: string, now: Date): Promise<void> {
+    await sql(
+      this.db,
+      tx,
+      `INSERT INTO binding_failures (channel, user_id, card_hash, sub_code, at) VALUES ($1, $2, $3, $4, $5)
+      ON CONFLICT (channel, user_id, card_hash) DO UPDATE SET sub_code = EXCLUDED.sub_code, at = EXCLUDED.at`,
+      [at.channel, at.userId, at.cardHash, subCode, now],
+    );
+  }
+
+  async factsOf(channel: string, userId: string, ref: { cardId: string } | { cardHash: string }): Promise<CardFacts> {
+    const byId = 'cardId' in ref;
+    const [card] = await sql<BoundCard & { card_hash: string }>(
+      this.db,
+      undefined,
+      `SELECT id, card_hash, masked, open_bank, bank_card_type FROM cards WHERE ${byId ? 'id' : 'card_hash'} = $1`,
+      [byId ? ref.cardId : ref.cardHash],
+    );
+    const cardHash = byId ? card?.card_hash : ref.cardHash;
+    if (!cardHash) return {};
+    const who = [channel, userId];
+    const [binding] = card
+      ? await sql<{ confirmed_at: Date }>(
+          this.db,
+          undefined,
+          'SELECT confirmed_at FROM bindings WHERE channel = $1 AND user_id = $2 AND card_id = $3',
+          [...who, card.id],
+        )
+      : [];
+    const [unbinding] = card
+      ? await sql<{ busy_until: Date | null; unbound_at: Date | null }>(
+          this.db,
+          undefined,
+          'SELECT busy_until, unbound_at FROM unbindings WHERE channel = $1 AND user_id = $2 AND card_id = $3',
+          [...who, card.id],
+        )
+      : [];
+    const [flow] = await sql<Verification>(
+      this.db,
+      undefined,
+      `SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE channel = $1 AND user_id = $2 AND card_hash = $3`,
+      [...who, cardHash],
+    );
+    const [failure] = await sql<{ sub_code: string; at: Date }>(
+      this.db,
+      undefined,
+      'SELECT sub_code, at FROM binding_failures WHERE channel = $1 AND user_id = $2 AND card_hash = $3',
+      [...who, cardHash],
+    );
+    const hadCard = Boolean(binding || unbinding || (card && flow?.bound_card_id === card.id));
+    // a card id names only the user's own cards; a number tells of the user's own attempts with it too
+    if (byId && !hadCard) return {};
+    const shown = card && { id: card.id, masked: card.masked, open_bank: card.open_bank, bank_card_type: card.bank_card_type };
+    return {
+      ...(shown && hadCard ? { card: shown } : {}),
+      ...(binding ? { boundAt: binding.confirmed_at } : {}),
+      ...(unbinding ? { unbinding } : {}),
+      ...(flow ? { flow } : {}),
+      ...(failure ? { failure: { subCode: failure.sub_code, at: failure.at } } : {}),
+    };
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Op, type Transaction } from 'sequelize';
 import type { Vault } from '../crypto/vault.ts';
-import { CHANNEL_CODE, DEMO, type Channel } from '../domain/channel.ts';
+import { CHANNEL_CODE, DEMO, notifyUrlProblem, type Channel } from '../domain/channel.ts';
 import { modelsOf } from './models.ts';
 import { sql, type Db } from './sql.ts';
 
@@ -30,16 +30,87 @@ export class ChannelStore {
    */
   async find(code: string): Promise<Channel | undefined> {
     if (code === DEMO.code) return this.sandbox ? DEMO : undefined;
-    const rows = await sql<{ card_types: number[]; secret_enc: string; key_id: string }>(
+    const rows = await sql<{
+      card_types: number[];
+      secret_enc: string;
+      key_id: string;
+      default_notify_url: string | null;
+      hosts: string[] | null;
+    }>(
       this.db,
       undefined,
-      `SELECT c.card_types, s.secret_enc, s.key_id FROM channels c
-         JOIN channel_secrets s ON s.channel = c.code AND s.retired_at IS NULL
+      `SELECT c.card_types, s.secret_enc, s.key_id, c.default_notify_url,
+          (SELECT array_agg(h.host) FROM channel_callback_hosts h WHERE h.channel = c.code) AS hosts
+        FROM channels c JOIN channel_secrets s ON s.channel = c.code AND s.retired_at IS NULL
         WHERE c.code = $1 AND c.status = 'ACTIVE' ORDER BY s.id DESC`,
       [code],
     );
     if (rows.length === 0) return undefined;
-    return { code, cardTypes: rows[0].card_types, secrets: rows.map((row) => this.secret(row.secret_enc, row.key_id)) };
+    return {
+      code,
+      cardTypes: rows[0].card_types,
+      secrets: rows.map((row) => this.secret(row.secret_enc, row.key_id)),
+      callbackHosts: rows[0].hosts ?? [],
+      defaultNotifyUrl: rows[0].default_notify_url,
+    };
+  }
+
+  /** A host the channel's callback addresses may name (a DNS name or an IP address, as in a URL). */
+  async addCallbackHost(code: string, host: string): Promise<void> {
+    let parsed: string;
+    try {
+      parsed = new URL(`https://${host}/`).hostname;
+    } catch {
+      throw new Error(`not a host name: "${host}"`);
+    }
+    if (parsed !== host.toLowerCase()) throw new Error(`a host is a name or address only (no scheme, port or path): "${host}"`);
+    await this.known(code);
+    await sql(
+      this.db,
+      undefined,
+      'INSERT INTO channel_callback_hosts (channel, host, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [code, parsed, new Date()],
+    );
+  }
+
+  /** Removes a callback host; the channel's default address may not name it any more. */
+  async removeCallbackHost(code: string, host: string): Promise<void> {
+    const channel = await this.callbacksOf(code);
+    if (channel.defaultNotifyUrl && new URL(channel.defaultNotifyUrl).hostname === host.toLowerCase()) {
+      throw new Error(`the default address ${channel.defaultNotifyUrl} names ${host}: change or clear it first`);
+    }
+    await sql(this.db, undefined, 'DELETE FROM channel_callback_hosts WHERE channel = $1 AND host = $2', [code, host.toLowerCase()]);
+  }
+
+  /** Where the channel's events go when a flow names no address; `null` clears it. */
+  async setDefaultNotifyUrl(code: string, url: string | null): Promise<void> {
+    const channel = await this.callbacksOf(code);
+    const problem = url === null ? undefined : url.length > 512 ? 'is over 512 characters' : notifyUrlProblem(url, channel);
+    if (problem) throw new Error(`${url}: ${problem}`);
+    await sql(this.db, undefined, 'UPDATE channels SET default_notify_url = $2 WHERE code = $1', [code, url]);
+  }
+
+  /** The channel's callback hosts and default address. */
+  async callbacksOf(code: string): Promise<Pick<Channel, 'code' | 'callbackHosts' | 'defaultNotifyUrl'>> {
+    const row = await this.known(code);
+    const hosts = await sql<{ host: string }>(
+      this.db,
+      undefined,
+      'SELECT host FROM channel_callback_hosts WHERE channel = $1 ORDER BY host',
+      [code],
+    );
+    return { code, callbackHosts: hosts.map((h) => h.host), defaultNotifyUrl: row.default_notify_url };
+  }
+
+  private async known(code: string): Promise<{ default_notify_url: string | null }> {
+    const [row] = await sql<{ default_notify_url: string | null }>(
+      this.db,
+      undefined,
+      'SELECT default_notify_url FROM channels WHERE code = $1',
+      [code],
+    );
+    if (!row) throw new Error(`no channel "${code}"`);
+    return row;
   }
 
   private secret(enc: string, keyId: string): string {

@@ -7,6 +7,7 @@ import * as m003 from './migrations/003-housekeeping.ts';
 import * as m004 from './migrations/004-rate-slots.ts';
 import * as m005 from './migrations/005-verifications-hot.ts';
 import * as m006 from './migrations/006-hardening.ts';
+import * as m007 from './migrations/007-lifecycle.ts';
 
 /** The replay-protection pool's name (application_name), apart from the business pool's 'bindcard'. */
 export const PROTOCOL_POOL_NAME = 'bindcard-protocol';
@@ -41,6 +42,7 @@ const MIGRATIONS = [
   { name: '004-rate-slots', ...m004 },
   { name: '005-verifications-hot', ...m005 },
   { name: '006-hardening', ...m006 },
+  { name: '007-lifecycle', ...m007 },
 ];
 
 export function migrator(db: Sequelize): Umzug<QueryInterface> {

@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
 
 /**
  * What expires, and after how long: past it no rule reads the row any more. The condition's first column is indexed;
@@ -11,9 +12,14 @@ const HOUR = 60 * MINUTE;
 export const EXPIRY: [table: string, expired: string, afterMs: number][] = [
   ['nonces', 'created_at < :cutoff', 15 * MINUTE], // the signature window is ±5 min
   ['rate_counters', 'window_start < :cutoff', 2 * MINUTE],
-  // codes live 5 min; a bound card answers retries from bindings. Found by created_at, which no update changes (an
-  // index on updated_at would rule out HOT updates), and kept while the flow was touched within the time.
-  ['verifications', 'created_at < :cutoff AND updated_at < :cutoff', 25 * HOUR],
+  // codes live 5 min; a bound card answers retries from bindings; queryBinding tells of an expired code for 7 days.
+  // Found by created_at, which no update changes (an index on updated_at would rule out HOT updates), and kept while
+  // the flow was touched within the time.
+  ['verifications', 'created_at < :cutoff AND updated_at < :cutoff', 8 * DAY],
+  ['binding_failures', 'at < :cutoff', 8 * DAY], // queryBinding tells of a refusal for at least 7 days
+  // delivered and dead events are kept 30 days (pending ones until they are one or the other)
+  ['callback_events', "status <> 'PENDING' AND done_at < :cutoff", 30 * DAY],
+  ['sandbox_callbacks', 'at < :cutoff', 25 * HOUR],
   ['sms_sends', 'sent_at < :cutoff', 25 * HOUR], // the longest SMS limit is a rolling day
   ['sandbox_sms', 'sent_at < :cutoff', 25 * HOUR],
   ['auth_reviews', 'at < :cutoff', 25 * HOUR], // the card-review limits are a rolling day

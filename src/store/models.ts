@@ -24,7 +24,8 @@ export interface CardRow {
   open_bank: string;
   bank_card_type: number;
   bank_address: string | null;
-  agreement_no: string;
+  /** null once ended at the gateway (the card's last binding went) */
+  agreement_no: string | null;
   created_at: Date;
 }
 export interface BindingRow {
@@ -34,6 +35,7 @@ export interface BindingRow {
   card_id: string;
   created_at: Date;
   confirmed_at: Date;
+  notify_url: string | null;
 }
 /** The flow's row is the domain's record as it is. */
 export type VerificationRow = Verification;
@@ -70,6 +72,59 @@ export interface ChannelRow {
   card_types: number[];
   status: 'ACTIVE' | 'DISABLED';
   created_at: Date;
+  default_notify_url: string | null;
+}
+export interface ChannelCallbackHostRow {
+  channel: string;
+  host: string;
+  created_at: Date;
+}
+export interface UnbindingRow {
+  id: string;
+  channel: string;
+  user_id: string;
+  card_id: string;
+  cycle: number;
+  agreement_no: string | null;
+  busy_until: Date | null;
+  unbound_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+export interface BindingFailureRow {
+  channel: string;
+  user_id: string;
+  card_hash: string;
+  sub_code: string;
+  at: Date;
+}
+export interface CallbackEventRow {
+  id: string;
+  channel: string;
+  type: string;
+  url: string;
+  body: string;
+  status: 'PENDING' | 'DELIVERED' | 'DEAD';
+  attempts: number;
+  next_at: Date;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: Date;
+  done_at: Date | null;
+}
+export interface SandboxCallbackRow {
+  id: string;
+  channel: string;
+  event_id: string;
+  type: string;
+  attempt: number;
+  url: string;
+  at: Date;
+  request_headers: Record<string, string>;
+  request_body: string;
+  response_status: number | null;
+  response_body: string | null;
+  error: string | null;
 }
 export interface ChannelSecretRow {
   id: string;
@@ -117,7 +172,7 @@ type ModelOf<Row extends object, Optionals extends keyof Row = never> = ModelSta
 export interface Models {
   Person: ModelOf<PersonRow, 'id'>;
   Card: ModelOf<CardRow>;
-  Binding: ModelOf<BindingRow, 'id'>;
+  Binding: ModelOf<BindingRow, 'id' | 'notify_url'>;
   Verification: ModelOf<
     VerificationRow,
     | 'id'
@@ -132,12 +187,18 @@ export interface Models {
     | 'code_verified_at'
     | 'bound_card_id'
     | 'busy_until'
+    | 'notify_url'
   >;
   SmsSend: ModelOf<SmsSendRow, 'id'>;
   AuditEvent: ModelOf<AuditEventRow, 'id' | 'card_masked' | 'card_id' | 'sub_code'>;
   SandboxSms: ModelOf<SandboxSmsRow, 'id'>;
   SandboxSlowCard: ModelOf<SandboxSlowCardRow>;
-  Channel: ModelOf<ChannelRow, 'card_types' | 'status'>;
+  Channel: ModelOf<ChannelRow, 'card_types' | 'status' | 'default_notify_url'>;
+  ChannelCallbackHost: ModelOf<ChannelCallbackHostRow>;
+  Unbinding: ModelOf<UnbindingRow, 'id' | 'cycle' | 'agreement_no' | 'busy_until' | 'unbound_at'>;
+  BindingFailure: ModelOf<BindingFailureRow>;
+  CallbackEvent: ModelOf<CallbackEventRow, 'status' | 'attempts' | 'last_status' | 'last_error' | 'done_at'>;
+  SandboxCallback: ModelOf<SandboxCallbackRow, 'id' | 'response_status' | 'response_body' | 'error'>;
   ChannelSecret: ModelOf<ChannelSecretRow, 'id' | 'retired_at'>;
   Nonce: ModelOf<NonceRow, 'status' | 'response' | 'response_text' | 'retryable'>;
   RateCounter: ModelOf<RateCounterRow>;
@@ -181,11 +242,22 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
         open_bank: text(),
         bank_card_type: { type: SMALLINT, allowNull: false },
         bank_address: maybeText(),
-        agreement_no: text(),
+        agreement_no: maybeText(),
         created_at: time(),
       },
     ],
-    Binding: ['bindings', { id: serial(), channel: text(), user_id: text(), card_id: text(), created_at: time(), confirmed_at: time() }],
+    Binding: [
+      'bindings',
+      {
+        id: serial(),
+        channel: text(),
+        user_id: text(),
+        card_id: text(),
+        created_at: time(),
+        confirmed_at: time(),
+        notify_url: maybeText(),
+      },
+    ],
     Verification: [
       'verifications',
       {
@@ -207,6 +279,7 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
         code_verified_at: maybeTime(),
         bound_card_id: maybeText(),
         busy_until: maybeTime(),
+        notify_url: maybeText(),
         created_at: time(),
         updated_at: time(),
       },
@@ -238,6 +311,70 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
         card_types: { type: ARRAY(SMALLINT), allowNull: false, defaultValue: [0, 1] },
         status: { ...text(), defaultValue: 'ACTIVE' },
         created_at: time(),
+        default_notify_url: maybeText(),
+      },
+    ],
+    ChannelCallbackHost: [
+      'channel_callback_hosts',
+      { channel: { type: TEXT, primaryKey: true }, host: { type: TEXT, primaryKey: true }, created_at: time() },
+    ],
+    Unbinding: [
+      'unbindings',
+      {
+        id: serial(),
+        channel: text(),
+        user_id: text(),
+        card_id: text(),
+        cycle: { ...int(), defaultValue: 1 },
+        agreement_no: maybeText(),
+        busy_until: maybeTime(),
+        unbound_at: maybeTime(),
+        created_at: time(),
+        updated_at: time(),
+      },
+    ],
+    BindingFailure: [
+      'binding_failures',
+      {
+        channel: { type: TEXT, primaryKey: true },
+        user_id: { type: TEXT, primaryKey: true },
+        card_hash: { type: TEXT, primaryKey: true },
+        sub_code: text(),
+        at: time(),
+      },
+    ],
+    CallbackEvent: [
+      'callback_events',
+      {
+        id: { type: TEXT, primaryKey: true },
+        channel: text(),
+        type: text(),
+        url: text(),
+        body: text(),
+        status: { ...text(), defaultValue: 'PENDING' },
+        attempts: { ...int(), defaultValue: 0 },
+        next_at: time(),
+        last_status: { type: INTEGER, allowNull: true },
+        last_error: maybeText(),
+        created_at: time(),
+        done_at: maybeTime(),
+      },
+    ],
+    SandboxCallback: [
+      'sandbox_callbacks',
+      {
+        id: serial(),
+        channel: text(),
+        event_id: text(),
+        type: text(),
+        attempt: int(),
+        url: text(),
+        at: time(),
+        request_headers: { type: JSONB, allowNull: false },
+        request_body: text(),
+        response_status: { type: INTEGER, allowNull: true },
+        response_body: maybeText(),
+        error: maybeText(),
       },
     ],
     ChannelSecret: [

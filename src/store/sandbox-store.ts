@@ -48,4 +48,49 @@ export class SandboxStore {
     });
     return rows.map((row) => row.get({ plain: true }));
   }
+
+  /** A delivery try of a callback, as the sandbox shows it at GET /sandbox/callbacks. */
+  async keepCallback(t: {
+    id: string;
+    channel: string;
+    type: string;
+    url: string;
+    body: string;
+    attempt: number;
+    at: Date;
+    headers: Record<string, string>;
+    result: { status: number | null; body: string | null; error: string | null };
+  }): Promise<void> {
+    await sql(
+      this.db,
+      undefined,
+      `INSERT INTO sandbox_callbacks (channel, event_id, type, attempt, url, at, request_headers, request_body, response_status, response_body, error)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [t.channel, t.id, t.type, t.attempt, t.url, t.at, JSON.stringify(t.headers), t.body, t.result.status, t.result.body, t.result.error],
+    );
+  }
+
+  /** The channel's newest 50 callback tries. */
+  async callbacks(channel: string): Promise<SandboxCallback[]> {
+    return sql<SandboxCallback>(
+      this.db,
+      undefined,
+      `SELECT event_id, type, attempt, url, at, request_headers, request_body, response_status, response_body, error
+        FROM sandbox_callbacks WHERE channel = $1 ORDER BY at DESC, id DESC LIMIT 50`,
+      [channel],
+    );
+  }
+}
+
+export interface SandboxCallback {
+  event_id: string;
+  type: string;
+  attempt: number;
+  url: string;
+  at: Date;
+  request_headers: Record<string, string>;
+  request_body: string;
+  response_status: number | null;
+  response_body: string | null;
+  error: string | null;
 }

@@ -1,11 +1,6 @@
 import type { FlowKey, Owner, Tx, Verification, VerificationChanges, VerificationStore } from '../domain/stores.ts';
-import { ownerFrom, ownerSql, type OwnerRow } from './binding-store.ts';
+import { ownerFrom, ownerSql, VERIFICATION_COLUMNS as COLUMNS, type OwnerRow } from './binding-store.ts';
 import { execute, sql, type Db } from './sql.ts';
-
-/** The row's columns, named: a prepared statement's result must not change shape when a migration adds a column. */
-const COLUMNS = `id, channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, generation, auth_status,
-  code_seq, code_hash, code_expires_at, code_sent_at, code_attempts, code_tried, code_verified_at, bound_card_id, busy_until,
-  created_at, updated_at`;
 
 /** The verifications table (one row per new-card flow), and the SMS send a new code records beside it. */
 export class PgVerificationStore implements VerificationStore {

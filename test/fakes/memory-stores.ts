@@ -2,12 +2,16 @@ import type {
   AuditEvent,
   BindingStores,
   BoundCard,
+  CardFacts,
   CardRef,
   FlowKey,
+  LifecycleEvent,
   NewBinding,
   Owner,
   LimitCounts,
   Tx,
+  Unbinding,
+  UnbindOpening,
   Verification,
   VerificationChanges,
 } from '../../src/domain/stores.ts';
@@ -22,7 +26,7 @@ interface Card {
   masked: string;
   bank: string;
   cardType: number;
-  agreementNo: string;
+  agreementNo: string | null;
 }
 interface Tables {
   verifications: Verification[];
@@ -31,7 +35,11 @@ interface Tables {
   probes: { cardHash: string; idHash: string; at: Date }[];
   cards: Card[];
   persons: string[];
-  bindings: { channel: string; userId: string; cardId: string; at: Date }[];
+  bindings: { channel: string; userId: string; cardId: string; at: Date; notifyUrl: string | null }[];
+  unbindings: Unbinding[];
+  failures: { channel: string; userId: string; cardHash: string; subCode: string; at: Date }[];
+  /** the outbox: each event once, with where it goes */
+  events: (LifecycleEvent & { url: string })[];
   audit: AuditEvent[];
 }
 
@@ -40,7 +48,19 @@ interface Tables {
  * one at a time (every lock the real stores take is then held), and a transaction whose work throws leaves no trace.
  */
 export class MemoryStores implements BindingStores {
-  tables: Tables = { verifications: [], smsSends: [], reviews: [], probes: [], cards: [], persons: [], bindings: [], audit: [] };
+  tables: Tables = {
+    verifications: [],
+    smsSends: [],
+    reviews: [],
+    probes: [],
+    cards: [],
+    persons: [],
+    bindings: [],
+    unbindings: [],
+    failures: [],
+    events: [],
+    audit: [],
+  };
   private queue: Promise<unknown> = Promise.resolve();
   private nextId = 1;
   /** transactions begun, for tests that count phases */
@@ -63,7 +83,7 @@ export class MemoryStores implements BindingStores {
 
   private ownerOf(key: FlowKey): Owner | undefined {
     const card = this.tables.cards.find((c) => c.cardHash === key.cardHash);
-    if (!card) return undefined;
+    if (!card || !this.tables.bindings.some((b) => b.cardId === card.id)) return undefined;
     const mine = this.tables.bindings.some((b) => b.channel === key.channel && b.userId === key.userId && b.cardId === card.id);
     return { cardId: card.id, samePerson: card.personIdHash === key.idHash, mine };
   }
@@ -104,6 +124,7 @@ export class MemoryStores implements BindingStores {
           code_verified_at: null,
           bound_card_id: null,
           busy_until: null,
+          notify_url: null,
           created_at: now,
           updated_at: now,
         };
@@ -178,6 +199,15 @@ export class MemoryStores implements BindingStores {
     },
     bind: async (_tx: Tx, binding: NewBinding, now: Date) => {
       let card = this.tables.cards.find((c) => c.cardHash === binding.cardHash);
+      if (card && card.personIdHash !== binding.idHash && !this.tables.bindings.some((b) => b.cardId === card!.id)) {
+        // nobody holds it any more: the card's row (and its unbindings) make way for the new holder's
+        const gone = card.id;
+        this.tables.cards = this.tables.cards.filter((c) => c.id !== gone);
+        this.tables.unbindings = this.tables.unbindings.filter((u) => u.card_id !== gone);
+        for (const v of this.tables.verifications) if (v.bound_card_id === gone) v.bound_card_id = null;
+        card = undefined;
+      }
+      if (card) card.agreementNo ??= binding.agreementNo;
       if (!card) {
         card = {
           id: `card_${String(this.nextId++).padStart(16, '0')}`,
@@ -194,7 +224,7 @@ export class MemoryStores implements BindingStores {
       if (!this.tables.persons.includes(binding.idHash)) this.tables.persons.push(binding.idHash);
       const cardId = card.id;
       if (!this.tables.bindings.some((b) => b.channel === binding.channel && b.userId === binding.userId && b.cardId === cardId)) {
-        this.tables.bindings.push({ channel: binding.channel, userId: binding.userId, cardId, at: now });
+        this.tables.bindings.push({ channel: binding.channel, userId: binding.userId, cardId, at: now, notifyUrl: binding.notifyUrl });
       }
       return { cardId, samePerson: true };
     },
@@ -209,6 +239,101 @@ export class MemoryStores implements BindingStores {
       );
       const bound = card && this.tables.bindings.some((b) => b.channel === channel && b.userId === userId && b.cardId === card.id);
       return bound ? this.boundCard(card.id) : undefined;
+    },
+    recordFailure: async (_tx: Tx, at: { channel: string; userId: string; cardHash: string }, subCode: string, now: Date) => {
+      const same = (f: { channel: string; userId: string; cardHash: string }) =>
+        f.channel === at.channel && f.userId === at.userId && f.cardHash === at.cardHash;
+      this.tables.failures = this.tables.failures.filter((f) => !same(f));
+      this.tables.failures.push({ ...at, subCode, at: now });
+    },
+    factsOf: async (channel: string, userId: string, ref: { cardId: string } | { cardHash: string }): Promise<CardFacts> => {
+      const card = this.tables.cards.find((c) => ('cardId' in ref ? c.id === ref.cardId : c.cardHash === ref.cardHash));
+      const cardHash = 'cardHash' in ref ? ref.cardHash : card?.cardHash;
+      if (!cardHash) return {};
+      const binding = card && this.tables.bindings.find((b) => b.channel === channel && b.userId === userId && b.cardId === card.id);
+      const unbinding = card && this.tables.unbindings.find((u) => u.channel === channel && u.user_id === userId && u.card_id === card.id);
+      const flow = this.tables.verifications.find((v) => v.channel === channel && v.user_id === userId && v.card_hash === cardHash);
+      const failure = this.tables.failures.find((f) => f.channel === channel && f.userId === userId && f.cardHash === cardHash);
+      const hadCard = Boolean(binding || unbinding || (card && flow?.bound_card_id === card.id));
+      if ('cardId' in ref && !hadCard) return {};
+      return {
+        ...(card && hadCard ? { card: this.boundCard(card.id) } : {}),
+        ...(binding ? { boundAt: binding.at } : {}),
+        ...(unbinding ? { unbinding: structuredClone(unbinding) } : {}),
+        ...(flow ? { flow: structuredClone(flow) } : {}),
+        ...(failure ? { failure: { subCode: failure.subCode, at: failure.at } } : {}),
+      };
+    },
+  };
+
+  unbindings = {
+    cardIdOf: async (ref: { cardId: string } | { cardHash: string }) =>
+      this.tables.cards.find((c) => ('cardId' in ref ? c.id === ref.cardId : c.cardHash === ref.cardHash))?.id,
+    open: async (_tx: Tx, channel: string, userId: string, cardId: string, now: Date, leaseUntil: Date): Promise<UnbindOpening> => {
+      const binding = this.tables.bindings.find((b) => b.channel === channel && b.userId === userId && b.cardId === cardId);
+      let row = this.tables.unbindings.find((u) => u.channel === channel && u.user_id === userId && u.card_id === cardId);
+      if (!binding) {
+        return row?.unbound_at ? { state: 'unbound', unbinding: structuredClone(row), card: this.boundCard(cardId) } : { state: 'none' };
+      }
+      if (!row) {
+        row = {
+          id: String(this.nextId++),
+          channel,
+          user_id: userId,
+          card_id: cardId,
+          cycle: 1,
+          agreement_no: null,
+          busy_until: null,
+          unbound_at: null,
+        };
+        this.tables.unbindings.push(row);
+      }
+      if (row.busy_until && row.busy_until > now && !row.unbound_at) return { state: 'busy' };
+      const card = this.tables.cards.find((c) => c.id === cardId)!;
+      const last = !this.tables.bindings.some((b) => b.cardId === cardId && b !== binding) && card.agreementNo !== null;
+      if (last) {
+        const flows = this.tables.verifications.filter((v) => v.card_hash === card.cardHash);
+        if (flows.some((v) => v.busy_until && v.busy_until > now)) return { state: 'busy' };
+        for (const v of flows) v.busy_until = leaseUntil;
+      }
+      Object.assign(row, {
+        cycle: row.unbound_at ? row.cycle + 1 : row.cycle,
+        agreement_no: last ? card.agreementNo : null,
+        busy_until: leaseUntil,
+        unbound_at: null,
+      });
+      return { state: 'open', unbinding: structuredClone(row), card: this.boundCard(cardId) };
+    },
+    finish: async (_tx: Tx, unbinding: Unbinding, now: Date) => {
+      const row = this.tables.unbindings.find((u) => u.id === unbinding.id);
+      if (!row || row.unbound_at || row.busy_until?.getTime() !== unbinding.busy_until?.getTime()) return undefined;
+      Object.assign(row, { busy_until: null, unbound_at: now });
+      const binding = this.tables.bindings.find((b) => b.channel === row.channel && b.userId === row.user_id && b.cardId === row.card_id);
+      this.tables.bindings = this.tables.bindings.filter((b) => b !== binding);
+      if (unbinding.agreement_no !== null) {
+        const card = this.tables.cards.find((c) => c.id === row.card_id)!;
+        if (card.agreementNo === unbinding.agreement_no) card.agreementNo = null;
+        this.releaseFlows(unbinding);
+      }
+      return { unbound_at: now, notifyUrl: binding?.notifyUrl ?? null };
+    },
+    release: async (unbinding: Unbinding) => {
+      const row = this.tables.unbindings.find((u) => u.id === unbinding.id);
+      if (row && row.busy_until?.getTime() === unbinding.busy_until?.getTime()) row.busy_until = null;
+      if (unbinding.agreement_no !== null) this.releaseFlows(unbinding);
+    },
+  };
+
+  private releaseFlows(unbinding: Unbinding): void {
+    const card = this.tables.cards.find((c) => c.id === unbinding.card_id);
+    for (const v of this.tables.verifications) {
+      if (v.card_hash === card?.cardHash && v.busy_until?.getTime() === unbinding.busy_until?.getTime()) v.busy_until = null;
+    }
+  }
+
+  events = {
+    emit: async (_tx: Tx, event: LifecycleEvent, url: string | null) => {
+      if (url !== null && !this.tables.events.some((e) => e.id === event.id)) this.tables.events.push({ ...structuredClone(event), url });
     },
   };
 

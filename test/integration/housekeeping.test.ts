@@ -74,7 +74,7 @@ function partialRequest(svc: Service): { finish(): Promise<number> } {
 describe('housekeeping and overload', () => {
   beforeEach(resetDb);
 
-  it('purges expired nonces, counters, codes, SMS records, card reviews and ownership probes in small batches, and keeps what rules still read', async () => {
+  it('purges expired nonces, counters, flows, SMS records, card reviews, ownership probes, refusals and callbacks in small batches, and keeps what rules still read', async () => {
     const db = testDb();
     await db.query(`INSERT INTO nonces (channel, nonce, signature, created_at)
       SELECT 'DEMO', 'old-' || g, 's', now() - interval '1 hour' FROM generate_series(1, 25) g`);
@@ -86,6 +86,16 @@ describe('housekeeping and overload', () => {
     );
     await db.query(`INSERT INTO ownership_probes (card_hash, id_number_hash, at)
       VALUES ('c', 'old', now() - interval '26 hours'), ('c', 'recent', now() - interval '23 hours')`);
+    // refusals stay queryable for 7 days and more; delivered and dead callbacks are kept 30 days, pending ones until done
+    await db.query(`INSERT INTO binding_failures (channel, user_id, card_hash, sub_code, at)
+      VALUES ('DEMO', 'a', 'c', 'AUTH_REJECTED', now() - interval '9 days'), ('DEMO', 'b', 'c', 'AUTH_REJECTED', now() - interval '6 days')`);
+    await db.query(`INSERT INTO callback_events (id, channel, type, url, body, status, next_at, created_at, done_at) VALUES
+      ('evt_delivered_old', 'DEMO', 'binding.bound', 'https://x', '{}', 'DELIVERED', now(), now() - interval '31 days', now() - interval '31 days'),
+      ('evt_dead_old', 'DEMO', 'binding.bound', 'https://x', '{}', 'DEAD', now(), now() - interval '33 days', now() - interval '31 days'),
+      ('evt_delivered_new', 'DEMO', 'binding.bound', 'https://x', '{}', 'DELIVERED', now(), now() - interval '29 days', now() - interval '29 days'),
+      ('evt_pending_old', 'DEMO', 'binding.bound', 'https://x', '{}', 'PENDING', now(), now() - interval '40 days', NULL)`);
+    await db.query(`INSERT INTO sandbox_callbacks (channel, event_id, type, attempt, url, at, request_headers, request_body)
+      VALUES ('DEMO', 'e', 'binding.bound', 1, 'https://x', now() - interval '26 hours', '{}', '{}')`);
     const svc = await startService();
     try {
       await svc.bind(seedNewCard());
@@ -95,12 +105,12 @@ describe('housekeeping and overload', () => {
     }
     // the first call's card review is a day and more old; the second's is recent
     await db.query("UPDATE auth_reviews SET at = now() - interval '26 hours' WHERE id = (SELECT min(id) FROM auth_reviews)");
-    // both flows began 26 hours ago; one was last touched then, the other an hour ago
+    // both flows began 9 days ago (queryBinding tells of them for 7 days); one was last touched then, the other an hour ago
     await db.query(
-      "UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '26 hours' WHERE user_id <> 'still-going'",
+      "UPDATE verifications SET created_at = now() - interval '9 days', updated_at = now() - interval '9 days' WHERE user_id <> 'still-going'",
     );
     await db.query(
-      "UPDATE verifications SET created_at = now() - interval '26 hours', updated_at = now() - interval '1 hour' WHERE user_id = 'still-going'",
+      "UPDATE verifications SET created_at = now() - interval '9 days', updated_at = now() - interval '1 hour' WHERE user_id = 'still-going'",
     );
     const gone = await purgeExpired(db, new Date(), 10);
     expect(gone).to.deep.equal({
@@ -111,7 +121,13 @@ describe('housekeeping and overload', () => {
       sandbox_sms: 0,
       auth_reviews: 1,
       ownership_probes: 1,
+      binding_failures: 1,
+      callback_events: 2,
+      sandbox_callbacks: 1,
     });
+    const [kept] = (await db.query('SELECT id FROM callback_events ORDER BY id')) as [{ id: string }[], unknown];
+    expect(kept.map((e) => e.id)).to.deep.equal(['evt_delivered_new', 'evt_pending_old']);
+    expect(await countRows('binding_failures')).to.equal(1);
     expect(await countRows('auth_reviews')).to.equal(1);
     expect(await countRows('ownership_probes')).to.equal(1);
     expect(await countRows('nonces')).to.equal(3); // the fresh one and the binds' own
@@ -169,6 +185,7 @@ describe('housekeeping and overload', () => {
             return Promise.resolve({ approved: true });
           },
           sign: () => Promise.resolve({ agreementNo: 'AGR1' }),
+          unsign: () => Promise.resolve(),
         },
       },
     );

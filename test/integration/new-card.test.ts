@@ -228,6 +228,7 @@ describe('new card (bind_card_src=1)', () => {
               return { approved: false, reason: 'no' };
             },
             sign: async () => ({ agreementNo: 'X' }),
+            unsign: () => Promise.resolve(),
           },
         },
       );
@@ -285,6 +286,7 @@ describe('new card (bind_card_src=1)', () => {
               return { approved: true };
             },
             sign: async (requestNo: string) => ({ agreementNo: `AGR-${requestNo}` }),
+            unsign: () => Promise.resolve(),
           },
         },
       );
@@ -374,6 +376,7 @@ describe('new card (bind_card_src=1)', () => {
               return { approved: true };
             },
             sign: async () => ({ agreementNo: 'AGR1' }),
+            unsign: () => Promise.resolve(),
           },
         },
       );

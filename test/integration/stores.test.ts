@@ -49,6 +49,7 @@ describe('PostgreSQL stores', () => {
       cardType: 0,
       bankAddress: null,
       agreementNo: 'AG1',
+      notifyUrl: null,
     });
     const now = new Date();
     expect(await transaction((tx) => bindings.bind(tx, binding('holder', 'u1'), now))).to.include({ samePerson: true });

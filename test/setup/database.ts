@@ -35,6 +35,11 @@ const TABLES = [
   'channels',
   'nonces',
   'rate_counters',
+  'unbindings',
+  'binding_failures',
+  'callback_events',
+  'sandbox_callbacks',
+  'channel_callback_hosts',
   'auth_reviews',
   'ownership_probes',
 ];

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config.ts';
 import { vaultFor } from '../../src/crypto/vault.ts';
+import { DEMO } from '../../src/domain/channel.ts';
 import { BindingService } from '../../src/domain/binding-service.ts';
 import type { Outcome } from '../../src/domain/outcomes.ts';
 import { createLogger } from '../../src/log.ts';
@@ -46,6 +47,12 @@ class ScriptedAuth implements CardAuthenticator {
     this.signs++;
     return (this.nextSign.shift() ?? (async () => ({ agreementNo: `AG-${requestNo}` })))(signal);
   }
+  unsigned: string[] = [];
+  nextUnsign: ((signal: AbortSignal) => Promise<void>)[] = [];
+  async unsign(_requestNo: string, agreementNo: string, _masked: string, signal: AbortSignal): Promise<void> {
+    await (this.nextUnsign.shift() ?? (async () => undefined))(signal);
+    this.unsigned.push(agreementNo);
+  }
 }
 
 /** The borrower's phone. */
@@ -80,7 +87,7 @@ function setUp(overrides: Partial<typeof config> = {}) {
     config: { ...config, providerTimeoutMs: 50, ...overrides },
   });
   const bind = (body: Record<string, unknown>, deadlineMs = 2_000): Promise<Outcome> =>
-    service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, { ...SEED, ...body } as never, Date.now() + deadlineMs);
+    service.bindCard(DEMO, { ...SEED, ...body } as never, Date.now() + deadlineMs);
   return {
     stores,
     auth,
@@ -316,11 +323,9 @@ describe('new-card flow (in-memory stores)', () => {
       bind_card_src: 2,
       extra_info: listed.extra_info,
     };
-    expect(await service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, existing as never, Date.now() + 500)).to.deep.equal(bound);
+    expect(await service.bindCard(DEMO, existing as never, Date.now() + 500)).to.deep.equal(bound);
     const stranger = { ...existing, user_id: 'stranger' };
-    expect(status(await service.bindCard({ code: 'DEMO', cardTypes: [0, 1] }, stranger as never, Date.now() + 500))).to.equal(
-      'CARD_NOT_OWNED',
-    );
+    expect(status(await service.bindCard(DEMO, stranger as never, Date.now() + 500))).to.equal('CARD_NOT_OWNED');
   });
 
   it('releases the lease when recording a gateway call fails, so the retry goes on at once', async () => {

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.js';
-import type { BankCardListData, BankCardListErrors, BankCardListResponses, BindCardData, BindCardErrors, BindCardResponses, SandboxSmsData, SandboxSmsErrors, SandboxSmsResponses } from './types.gen.js';
+import type { BankCardListData, BankCardListErrors, BankCardListResponses, BindCardData, BindCardErrors, BindCardResponses, QueryBindingData, QueryBindingErrors, QueryBindingResponses, SandboxCallbacksData, SandboxCallbacksErrors, SandboxCallbacksResponses, SandboxSmsData, SandboxSmsErrors, SandboxSmsResponses, UnbindCardData, UnbindCardErrors, UnbindCardResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -33,6 +33,14 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  * `user_name`, `id_number` and `user_mobile` are required for `bind_card_src=1` (400 naming the field when absent).
  * `contacts` is validated as an object but not stored. `extra_info` is only read for `bind_card_src=2`.
  *
+ * 回调地址 `notify_url`（可选）：本次新卡流程的事件发往最近一次给出的地址；未给出则发往渠道的默认地址；都没有则不通知。
+ * 它不参与"是否同一请求"的判断：更换它不会让确认变成 801。
+ * `notify_url` (optional): this new-card flow's events go to the newest one given for the flow, else to the channel's
+ * default address, else nowhere. It is not part of what makes two requests the same: changing it never turns a
+ * confirmation into 801. It must be https, at most 512 characters, any port, with its host among the channel's
+ * registered callback hosts (the sandbox's DEMO channel may also use http to 127.0.0.1, ::1 or localhost); otherwise 400
+ * naming `body.notify_url`. An existing-card confirmation (`bind_card_src=2`) changes nothing and sends no event.
+ *
  */
 export const bindCard = <ThrowOnError extends boolean = false>(options: Options<BindCardData, ThrowOnError>): RequestResult<BindCardResponses, BindCardErrors, ThrowOnError> => (options.client ?? client).post<BindCardResponses, BindCardErrors, ThrowOnError>({
     security: [{ name: 'X-Signature', type: 'apiKey' }],
@@ -60,6 +68,79 @@ export const bankCardList = <ThrowOnError extends boolean = false>(options: Opti
         ...options.headers
     }
 });
+
+/**
+ * 查询绑卡状态 / where a card stands
+ *
+ * 只读。按 `card_id` 或完整卡号 `bank_card`（二选一）查询该卡在本渠道该用户下的状态：
+ * Reads only. Where a card, named by `card_id` or by the full `bank_card` (exactly one of them), stands for this user of
+ * this channel; `data.status` is one of:
+ * - `NONE`: 没有记录 / nothing known (also for a `card_id` this user never had)
+ * - `PROCESSING`: 本流程的银行通道调用正在进行 / a gateway call of this flow is in progress
+ * - `SMS_SENT`: 验证码有效，见 `code_expires_at` / a code is valid until `code_expires_at`
+ * - `BOUND`: 已绑定，`card_id`、脱敏卡号、开户行、卡类型、`bound_at` / bound
+ * - `UNBOUND`: 已解绑，`unbound_at` / unbound
+ * - `FAILED`: 最近一次尝试失败（`sub_code` 同 `binding.failed` 事件），或验证码过期未用（`CODE_EXPIRED`）/ the last attempt
+ * failed (`sub_code` as in its `binding.failed` event), or its code expired unused (`CODE_EXPIRED`)
+ *
+ * 绑定与解绑在卡记录存在期间可查；失败与过期的尝试至少 7 天。
+ * Bindings and unbindings stay queryable for as long as the card's record exists; failed and expired attempts for at
+ * least 7 days.
+ *
+ */
+export const queryBinding = <ThrowOnError extends boolean = false>(options: Options<QueryBindingData, ThrowOnError>): RequestResult<QueryBindingResponses, QueryBindingErrors, ThrowOnError> => (options.client ?? client).post<QueryBindingResponses, QueryBindingErrors, ThrowOnError>({
+    security: [{ name: 'X-Signature', type: 'apiKey' }],
+    url: '/{channel}channel/queryBinding',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * 解绑 / unbind a card
+ *
+ * 解除本渠道该用户对该卡的绑定；卡由 `card_id`、完整卡号 `bank_card` 或银行卡列表的 `extra_info` 指明（三选一）。
+ * Removes this user's binding of the card in this channel; the card is named by `card_id`, the full `bank_card` or the
+ * card list's `extra_info` (exactly one of them).
+ *
+ * 协议支付签约由该人在所有渠道的同一张卡共用，只有在该卡的最后一个绑定（任何渠道）解除时才向银行通道解约。解约失败或超时返回
+ * 505 `PROVIDER_ERROR` / `PROVIDER_TIMEOUT`，绑定保持不变，可重试。成功返回 200 `UNBOUND`；此后对该卡的每次重复（任何 nonce）都返回同样结果；
+ * 该用户从未绑定过的卡返回 505 `CARD_NOT_OWNED`。
+ * The protocol-payment agreement is shared by all of a person's bindings of a card, so it is ended at the gateway only
+ * when the last binding of the card, in any channel, goes. An unsigning that fails or times out answers 505
+ * `PROVIDER_ERROR` or `PROVIDER_TIMEOUT` and leaves the binding as it was: retry. Success is 200 `UNBOUND`, and every
+ * repeat for that card, with any nonce, answers the same; a card this user never had is 505 `CARD_NOT_OWNED`.
+ *
+ * 之后：该卡不再出现在银行卡列表中；旧卡确认返回 505 `CARD_NOT_OWNED`；曾绑定它的确认请求重试返回 505 `CARD_UNBOUND`；
+ * 同一人可通过新卡流程（含短信）重新绑定并得到同一 `card_id`；该卡在所有渠道都无绑定后，其他人可以绑定（新的 `card_id`）。
+ * 发送 `binding.unbound` 事件。
+ * Afterwards the card is gone from the card list; an existing-card confirmation of it is 505 `CARD_NOT_OWNED`; a retried
+ * confirmation of the flow that had bound it is 505 `CARD_UNBOUND`; the same person may bind it again through the
+ * new-card flow (with SMS) and gets the same `card_id`; once no binding of it is left in any channel another person may
+ * bind it (a new `card_id`). A `binding.unbound` event is sent.
+ *
+ */
+export const unbindCard = <ThrowOnError extends boolean = false>(options: Options<UnbindCardData, ThrowOnError>): RequestResult<UnbindCardResponses, UnbindCardErrors, ThrowOnError> => (options.client ?? client).post<UnbindCardResponses, UnbindCardErrors, ThrowOnError>({
+    security: [{ name: 'X-Signature', type: 'apiKey' }],
+    url: '/{channel}channel/unbindCard',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * 沙箱回调记录 / what the sandbox delivered to a channel's callback address
+ *
+ * 仅在沙箱开启时存在。该渠道最近 50 次事件投递：我方发出的请求与对方的应答，最新的在前。
+ * Exists only while the sandbox is on. The channel's latest 50 delivery tries, newest first: the request we sent (its
+ * address, signing headers and body) and the partner's answer (status and up to 2 KiB of body) or why there was none.
+ *
+ */
+export const sandboxCallbacks = <ThrowOnError extends boolean = false>(options: Options<SandboxCallbacksData, ThrowOnError>): RequestResult<SandboxCallbacksResponses, SandboxCallbacksErrors, ThrowOnError> => (options.client ?? client).get<SandboxCallbacksResponses, SandboxCallbacksErrors, ThrowOnError>({ url: '/sandbox/callbacks', ...options });
 
 /**
  * 沙箱短信（模拟手机）/ sandbox SMS inbox (the simulated phone)

@@ -63,6 +63,13 @@ export type BindCardRequest = {
         [key: string]: unknown;
     } | null;
     /**
+     * 回调地址：https，最多 512 个字符，主机须在渠道登记的回调主机中（沙箱 DEMO 渠道还可用 http 回环地址）。
+     * The callback address: https, at most 512 characters, any port, its host among the channel's registered
+     * callback hosts (the sandbox's DEMO channel may also use http to loopback). See bindCard's callbacks.
+     *
+     */
+    notify_url?: string;
+    /**
      * 短信验证码，6 位 ASCII 数字；首次调用时不传、为 null 或空字符串。格式不对返回 400，不计入错误次数。
      * The SMS code, exactly six ASCII digits; absent, null or "" on the first call. Any other form is a 400 and does
      * not count as a wrong attempt.
@@ -103,7 +110,7 @@ export type BindCardResult = {
     /**
      * 失败的具体原因 / the precise reason of a failure
      */
-    sub_code?: 'BIN_BANK_MISMATCH' | 'CARD_TYPE_MISMATCH' | 'CARD_TYPE_NOT_ALLOWED' | 'BANK_NOT_SUPPORTED' | 'AUTH_REJECTED' | 'CARD_BOUND_TO_OTHER' | 'CARD_NOT_OWNED' | 'SMS_RATE_LIMITED' | 'AUTH_RATE_LIMITED' | 'PROVIDER_TIMEOUT' | 'PROVIDER_ERROR' | 'CODE_INCORRECT' | 'CODE_EXPIRED' | 'CODE_ATTEMPTS_EXCEEDED' | 'CODE_NOT_ISSUED';
+    sub_code?: 'BIN_BANK_MISMATCH' | 'CARD_TYPE_MISMATCH' | 'CARD_TYPE_NOT_ALLOWED' | 'BANK_NOT_SUPPORTED' | 'AUTH_REJECTED' | 'CARD_BOUND_TO_OTHER' | 'CARD_NOT_OWNED' | 'CARD_UNBOUND' | 'SMS_RATE_LIMITED' | 'AUTH_RATE_LIMITED' | 'PROVIDER_TIMEOUT' | 'PROVIDER_ERROR' | 'CODE_INCORRECT' | 'CODE_EXPIRED' | 'CODE_ATTEMPTS_EXCEEDED' | 'CODE_NOT_ISSUED';
 };
 
 export type BankCardListRequest = {
@@ -159,6 +166,236 @@ export type BankCard = {
          */
         card_token: string;
     };
+};
+
+/**
+ * 查询请求：`card_id` 与 `bank_card` 二选一 / name the card by exactly one of card_id and bank_card
+ */
+export type QueryBindingRequest = {
+    /**
+     * 第三方机构借款用户ID / the partner's borrower id
+     */
+    user_id: string;
+    /**
+     * 卡标识 / the card id
+     */
+    card_id?: string;
+    /**
+     * 完整卡号 / the full card number
+     */
+    bank_card?: string;
+};
+
+export type QueryBindingResponse = {
+    /**
+     * 200 成功 / success
+     */
+    code: 200;
+    /**
+     * 成功为 success / always success
+     */
+    message: string;
+    /**
+     * 状态 / the status
+     */
+    data: {
+        /**
+         * 见接口说明 / see the operation
+         */
+        status: 'NONE' | 'PROCESSING' | 'SMS_SENT' | 'BOUND' | 'UNBOUND' | 'FAILED';
+        /**
+         * 卡标识（BOUND、UNBOUND）/ the card id (BOUND, UNBOUND)
+         */
+        card_id?: string;
+        /**
+         * 脱敏卡号（BOUND、UNBOUND）/ masked number
+         */
+        bank_card?: string;
+        /**
+         * 开户行代码（BOUND、UNBOUND）/ bank code
+         */
+        open_bank?: string;
+        /**
+         * 0 储蓄卡，1 信用卡 / 0 debit, 1 credit
+         */
+        bank_card_type?: 0 | 1;
+        /**
+         * 绑定时间（BOUND）/ when bound
+         */
+        bound_at?: string;
+        /**
+         * 解绑时间（UNBOUND）/ when unbound
+         */
+        unbound_at?: string;
+        /**
+         * 验证码失效时间（SMS_SENT）/ when the code expires
+         */
+        code_expires_at?: string;
+        /**
+         * 失败原因（FAILED）/ why the last attempt failed (FAILED)
+         */
+        sub_code?: 'BIN_BANK_MISMATCH' | 'CARD_TYPE_MISMATCH' | 'CARD_TYPE_NOT_ALLOWED' | 'BANK_NOT_SUPPORTED' | 'AUTH_REJECTED' | 'CARD_BOUND_TO_OTHER' | 'CODE_ATTEMPTS_EXCEEDED' | 'CODE_EXPIRED';
+    };
+};
+
+/**
+ * 解绑请求：`card_id`、`bank_card`、`extra_info` 三选一 / name the card by exactly one of card_id, bank_card, extra_info
+ */
+export type UnbindCardRequest = {
+    /**
+     * 第三方机构借款用户ID / the partner's borrower id
+     */
+    user_id: string;
+    /**
+     * 卡标识 / the card id
+     */
+    card_id?: string;
+    /**
+     * 完整卡号 / the full card number
+     */
+    bank_card?: string;
+    /**
+     * 银行卡列表返回的值，原样回传 / the card list's value, passed back unchanged
+     */
+    extra_info?: {
+        /**
+         * 签名的卡引用 / signed card reference
+         */
+        card_token: string;
+    };
+};
+
+export type UnbindCardResponse = {
+    /**
+     * 200 已解绑，505 解绑失败 / 200 unbound, 505 failed
+     */
+    code: 200 | 505;
+    /**
+     * 成功为 success，失败为原因 / success, or the reason in Chinese
+     */
+    message: string;
+    /**
+     * 结果 / the result
+     */
+    data: {
+        /**
+         * 仅 code=200 / with code 200 only
+         */
+        status?: 'UNBOUND';
+        /**
+         * 卡标识 / the card id
+         */
+        card_id?: string;
+        /**
+         * 解绑时间 / when it was unbound
+         */
+        unbound_at?: string;
+        /**
+         * 失败原因；PROVIDER_* 可重试 / why it failed; PROVIDER_* are retryable
+         */
+        sub_code?: 'CARD_NOT_OWNED' | 'PROVIDER_TIMEOUT' | 'PROVIDER_ERROR';
+    };
+};
+
+/**
+ * 绑卡事件，不含完整卡号、身份证号、手机号 / a binding event; never a full card, ID or mobile number
+ */
+export type BindingEvent = {
+    /**
+     * 事件标识，每次投递相同，用于去重 / the same on every try; dedupe by it
+     */
+    id: string;
+    /**
+     * 事件类型 / event type
+     */
+    type: 'binding.bound' | 'binding.failed' | 'binding.unbound';
+    /**
+     * 事件发生时间 / when it happened
+     */
+    created: string;
+    /**
+     * 渠道代码 / the channel
+     */
+    channel: string;
+    /**
+     * 第三方机构借款用户ID / the partner's borrower id
+     */
+    user_id: string;
+    /**
+     * 卡与结果 / the card and the result
+     */
+    data: {
+        /**
+         * 卡标识，未绑定时为 null / null when not bound
+         */
+        card_id: string | null;
+        /**
+         * 脱敏卡号 / masked number
+         */
+        bank_card: string;
+        /**
+         * 开户行代码 / bank code
+         */
+        open_bank: string;
+        /**
+         * 0 储蓄卡，1 信用卡 / 0 debit, 1 credit
+         */
+        bank_card_type: 0 | 1 | null;
+        /**
+         * 失败原因（binding.failed）/ why it failed (binding.failed)
+         */
+        sub_code?: string;
+    };
+};
+
+export type SandboxCallbacksResponse = {
+    /**
+     * 投递记录，最新的在前 / delivery tries, newest first
+     */
+    deliveries: Array<{
+        /**
+         * 事件标识 / event id
+         */
+        event_id: string;
+        /**
+         * 事件类型 / event type
+         */
+        type: string;
+        /**
+         * 第几次投递 / which try
+         */
+        attempt: number;
+        /**
+         * 回调地址 / where it went
+         */
+        url: string;
+        /**
+         * 投递时间 / when
+         */
+        at: string;
+        /**
+         * 签名头 / the signing headers
+         */
+        request_headers: {
+            [key: string]: string;
+        };
+        /**
+         * 请求体 / the body sent
+         */
+        request_body: string;
+        /**
+         * 对方的 HTTP 状态 / the partner's HTTP status
+         */
+        response_status: number | null;
+        /**
+         * 对方应答（最多 2 KiB）/ the partner's answer, up to 2 KiB
+         */
+        response_body: string | null;
+        /**
+         * 没有应答的原因 / why there was no answer
+         */
+        error: string | null;
+    }>;
 };
 
 export type SandboxSmsResponse = {
@@ -361,6 +598,186 @@ export type BankCardListResponses = {
 };
 
 export type BankCardListResponse2 = BankCardListResponses[keyof BankCardListResponses];
+
+export type QueryBindingData = {
+    body: QueryBindingRequest;
+    path: {
+        /**
+         * 渠道代码小写，路径为 `/{channel}channel/...` / the channel code in lower case
+         */
+        channel: string;
+    };
+    query: {
+        /**
+         * 渠道代码大写，须与路径一致 / the channel code in upper case, the same code as the path
+         */
+        r_c: string;
+    };
+    url: '/{channel}channel/queryBinding';
+};
+
+export type QueryBindingErrors = {
+    /**
+     * 请求不合法 / malformed JSON or a schema violation, naming the field and rule
+     */
+    400: ErrorResponse;
+    /**
+     * 签名校验失败（缺少或格式错误的签名头、X-Channel 与 r_c 不一致、签名不符、时间戳超出 300 秒、nonce 重复）/ missing or malformed signing headers, X-Channel other than r_c, wrong signature, timestamp outside 300 s, nonce reused
+     */
+    401: ErrorResponse;
+    /**
+     * 路径或渠道不存在，或路径与 r_c 不一致 / unknown route or channel, or path and r_c disagree
+     */
+    404: ErrorResponse;
+    /**
+     * 方法不允许 / method not allowed
+     */
+    405: ErrorResponse;
+    /**
+     * 请求体超过 64 KiB / body over 64 KiB
+     */
+    413: ErrorResponse;
+    /**
+     * 请求体不是 JSON / the body is not JSON
+     */
+    415: ErrorResponse;
+    /**
+     * 渠道请求频率超限，按 Retry-After 秒后重试 / the channel's request rate is exceeded; retry after Retry-After seconds
+     */
+    429: ErrorResponse;
+    /**
+     * 内部错误，不含内部细节 / internal error, no internals
+     */
+    500: ErrorResponse;
+    /**
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     */
+    503: ErrorResponse;
+};
+
+export type QueryBindingError = QueryBindingErrors[keyof QueryBindingErrors];
+
+export type QueryBindingResponses = {
+    /**
+     * 状态 / the card's status
+     */
+    200: QueryBindingResponse;
+};
+
+export type QueryBindingResponse2 = QueryBindingResponses[keyof QueryBindingResponses];
+
+export type UnbindCardData = {
+    body: UnbindCardRequest;
+    path: {
+        /**
+         * 渠道代码小写，路径为 `/{channel}channel/...` / the channel code in lower case
+         */
+        channel: string;
+    };
+    query: {
+        /**
+         * 渠道代码大写，须与路径一致 / the channel code in upper case, the same code as the path
+         */
+        r_c: string;
+    };
+    url: '/{channel}channel/unbindCard';
+};
+
+export type UnbindCardErrors = {
+    /**
+     * 请求不合法 / malformed JSON or a schema violation, naming the field and rule
+     */
+    400: ErrorResponse;
+    /**
+     * 签名校验失败（缺少或格式错误的签名头、X-Channel 与 r_c 不一致、签名不符、时间戳超出 300 秒、nonce 重复）/ missing or malformed signing headers, X-Channel other than r_c, wrong signature, timestamp outside 300 s, nonce reused
+     */
+    401: ErrorResponse;
+    /**
+     * 路径或渠道不存在，或路径与 r_c 不一致 / unknown route or channel, or path and r_c disagree
+     */
+    404: ErrorResponse;
+    /**
+     * 方法不允许 / method not allowed
+     */
+    405: ErrorResponse;
+    /**
+     * 请求体超过 64 KiB / body over 64 KiB
+     */
+    413: ErrorResponse;
+    /**
+     * 请求体不是 JSON / the body is not JSON
+     */
+    415: ErrorResponse;
+    /**
+     * 渠道请求频率超限，按 Retry-After 秒后重试 / the channel's request rate is exceeded; retry after Retry-After seconds
+     */
+    429: ErrorResponse;
+    /**
+     * 内部错误，不含内部细节 / internal error, no internals
+     */
+    500: ErrorResponse;
+    /**
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     */
+    503: ErrorResponse;
+};
+
+export type UnbindCardError = UnbindCardErrors[keyof UnbindCardErrors];
+
+export type UnbindCardResponses = {
+    /**
+     * 业务结果，见 `code` / the business outcome, see `code`
+     */
+    200: UnbindCardResponse;
+};
+
+export type UnbindCardResponse2 = UnbindCardResponses[keyof UnbindCardResponses];
+
+export type SandboxCallbacksData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * 渠道代码 / the channel code
+         */
+        channel: string;
+    };
+    url: '/sandbox/callbacks';
+};
+
+export type SandboxCallbacksErrors = {
+    /**
+     * 请求不合法 / malformed JSON or a schema violation, naming the field and rule
+     */
+    400: ErrorResponse;
+    /**
+     * 路径或渠道不存在，或路径与 r_c 不一致 / unknown route or channel, or path and r_c disagree
+     */
+    404: ErrorResponse;
+    /**
+     * 方法不允许 / method not allowed
+     */
+    405: ErrorResponse;
+    /**
+     * 内部错误，不含内部细节 / internal error, no internals
+     */
+    500: ErrorResponse;
+    /**
+     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     */
+    503: ErrorResponse;
+};
+
+export type SandboxCallbacksError = SandboxCallbacksErrors[keyof SandboxCallbacksErrors];
+
+export type SandboxCallbacksResponses = {
+    /**
+     * 投递记录 / delivery tries
+     */
+    200: SandboxCallbacksResponse;
+};
+
+export type SandboxCallbacksResponse2 = SandboxCallbacksResponses[keyof SandboxCallbacksResponses];
 
 export type SandboxSmsData = {
     body?: never;

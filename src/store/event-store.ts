@@ -1,0 +1,27 @@
+import type { EventStore, LifecycleEvent, Tx } from '../domain/stores.ts';
+import { sql, type Db } from './sql.ts';
+
+/** The outbox's writing side: callback_events rows, due at once. The delivery side is src/callbacks/outbox.ts. */
+export class PgEventStore implements EventStore {
+  constructor(private readonly db: Db) {}
+
+  async emit(tx: Tx, event: LifecycleEvent, url: string | null): Promise<void> {
+    if (url === null) return;
+    const body = JSON.stringify({
+      id: event.id,
+      type: event.type,
+      created: event.created.toISOString(),
+      channel: event.channel,
+      user_id: event.userId,
+      data: event.data,
+    });
+    // the same event again (a retry, another instance) keeps the first
+    await sql(
+      this.db,
+      tx,
+      `INSERT INTO callback_events (id, channel, type, url, body, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $6)
+      ON CONFLICT (id) DO NOTHING`,
+      [event.id, event.channel, event.type, url, body, event.created],
+    );
+  }
+}
