@@ -1,6 +1,6 @@
 // Request signing of the bindcard partner API, shared by the server (verification) and the SDK (signing).
 // X-Signature = lowercase hex HMAC-SHA256(secret, METHOD \n PATH_WITH_QUERY \n TIMESTAMP \n NONCE \n SHA256_HEX(RAW_BODY)).
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export function canonicalString(
   method: string,
@@ -56,4 +56,29 @@ export function signRequests(channel: string, secret: string): (request: Request
     for (const [k, v] of Object.entries(headers)) request.headers.set(k, v);
     return request;
   };
+}
+
+/**
+ * Checks a signed request, as a partner checks our callbacks (the same headers and string as its own requests): the
+ * signature is one of the secrets' (during a rotation, the newest and the previous), and the timestamp is within
+ * `windowSeconds` of now. Dedupe by the event's id as well: a retried callback has a new nonce and timestamp.
+ */
+export function verifyRequest(
+  secrets: string[],
+  method: string,
+  pathWithQuery: string,
+  headers: Record<string, string | string[] | undefined>,
+  body: Uint8Array | string,
+  windowSeconds = 300,
+  nowSeconds = Date.now() / 1000,
+): boolean {
+  const one = (name: string) => {
+    const value = headers[name] ?? headers[name.toLowerCase()];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const [timestamp, nonce, signature] = [one('X-Timestamp'), one('X-Nonce'), one('X-Signature')];
+  if (!timestamp || !nonce || !signature || !/^[0-9a-f]{64}$/.test(signature)) return false;
+  if (!/^[0-9]{1,12}$/.test(timestamp) || Math.abs(nowSeconds - Number(timestamp)) > windowSeconds) return false;
+  const given = Buffer.from(signature);
+  return secrets.some((secret) => timingSafeEqual(Buffer.from(sign(secret, method, pathWithQuery, timestamp, nonce, body)), given));
 }

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { createApp, type AppDeps } from '../../src/app.ts';
+import { createApp, createCallbackWorker, type AppDeps } from '../../src/app.ts';
+import type { CallbackWorker } from '../../src/callbacks/worker.ts';
 import { loadConfig } from '../../src/config.ts';
 import { backendFor } from '../../src/http/api.ts';
 import { createHttpServer } from '../../src/http/server.ts';
@@ -33,6 +34,12 @@ export interface WireBody {
     status: string;
     sub_code: string;
     card_id: string;
+    bank_card: string;
+    open_bank: string;
+    bank_card_type: number;
+    bound_at: string;
+    unbound_at: string;
+    code_expires_at: string;
     code_ttl_seconds: number;
     resend_after_seconds: number;
     errors: { field: string; rule: string; message: string }[];
@@ -40,6 +47,19 @@ export interface WireBody {
   };
   /** the sandbox phone's inbox */
   messages: { mobile: string; code: string; text: string; sent_at: string }[];
+  /** the sandbox's callback tries */
+  deliveries: {
+    event_id: string;
+    type: string;
+    attempt: number;
+    url: string;
+    at: string;
+    request_headers: Record<string, string>;
+    request_body: string;
+    response_status: number | null;
+    response_body: string | null;
+    error: string | null;
+  }[];
 }
 
 export interface Answer {
@@ -81,6 +101,11 @@ export interface Service {
   bind(body: Record<string, unknown>, channel?: string): Promise<Answer>;
   list(userId: string, channel?: string): Promise<Answer>;
   inbox(mobile: string): Promise<{ code: string; text: string }[]>;
+  /** queryBinding and unbindCard of a (channel, user)'s card */
+  query(body: Record<string, unknown>, channel?: string): Promise<Answer>;
+  unbind(body: Record<string, unknown>, channel?: string): Promise<Answer>;
+  /** This service's callback worker on the test clock, not started: a test runs its passes (deliverDue) itself. */
+  worker: CallbackWorker;
   stop(): Promise<void>;
 }
 
@@ -146,6 +171,9 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
     list: (userId, channel = 'DEMO') =>
       request('POST', `/${channel.toLowerCase()}channel/bankCardList?r_c=${channel}`, { user_id: userId }),
     inbox: async (mobile) => (await request('GET', `/sandbox/sms?mobile=${mobile}`)).body.messages,
+    query: (body, channel = 'DEMO') => request('POST', `/${channel.toLowerCase()}channel/queryBinding?r_c=${channel}`, body),
+    unbind: (body, channel = 'DEMO') => request('POST', `/${channel.toLowerCase()}channel/unbindCard?r_c=${channel}`, body),
+    worker: createCallbackWorker({ config, db: testDb(), log: createLogger('silent'), now: clock.now }),
     stop: async () => {
       server.closeAllConnections();
       server.close();
