@@ -26,6 +26,7 @@ const DEFAULTS: Record<string, Script> = {
         .slice(-20)}`,
     },
   }),
+  '/v1/card-auth/unsign': () => ({ body: { result: 'UNSIGNED' } }),
   '/v1/sms/send': () => ({ body: { accepted: true } }),
 };
 

@@ -64,6 +64,23 @@ describe('HTTP gateway adapters against a fake gateway over HTTP', () => {
     expect((await within(1000, (s) => auth.sign('G7-2', CARD, s))).agreementNo).not.to.equal(first.agreementNo);
   });
 
+  it('ends an agreement: UNSIGNED and ALREADY_UNSIGNED are both success, anything else a ProviderError', async () => {
+    const auth = new HttpCardAuthenticator(gw);
+    await within(1000, (s) => auth.unsign('U1-1', 'AG123', '622202*********2723', s));
+    const [call] = fake.calls;
+    expect([call.path, call.headers['idempotency-key'], call.body]).to.deep.equal([
+      '/v1/card-auth/unsign',
+      'U1-1',
+      { request_no: 'U1-1', agreement_no: 'AG123' }, // the agreement only: no card, ID or mobile
+    ]);
+    fake.script('/v1/card-auth/unsign', () => ({ body: { result: 'ALREADY_UNSIGNED' } }));
+    await within(1000, (s) => auth.unsign('U2-1', 'AG123', '622202*********2723', s));
+    fake.script('/v1/card-auth/unsign', () => ({ body: { result: 'PENDING' } }));
+    const refused = await within(1000, (s) => auth.unsign('U3-1', 'AG123', '622202*********2723', s)).catch((e: Error) => e);
+    expect(refused).to.be.instanceOf(ProviderError);
+    expect((refused as Error).message).to.equal('/v1/card-auth/unsign: result is neither UNSIGNED nor ALREADY_UNSIGNED');
+  });
+
   it('sends the SMS text to the mobile', async () => {
     await within(1000, (s) => new HttpSmsSender(gw).send('S1-1', CARD.mobile, '123456', '验证码123456', s));
     expect(fake.smsTo(CARD.mobile)).to.deep.equal(['验证码123456']);
