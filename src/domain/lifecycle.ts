@@ -106,13 +106,13 @@ export class CardLifecycle {
    * the binding, emit binding.unbound and audit, together. `deadline` (epoch ms): when the answer must be ready.
    */
   async unbind(channel: Pick<Channel, 'code' | 'defaultNotifyUrl'>, body: UnbindCardRequest, deadline: number): Promise<UnbindOutcome> {
-    const outcome = await this.unbindOnce(channel, body, deadline);
+    const { outcome, masked } = await this.unbindOnce(channel, body, deadline);
     await this.deps.stores.audit.appendDurably({
       at: this.deps.now(),
       channel: channel.code,
       userId: body.user_id,
       event: outcome.code === 200 ? 'UNBIND:UNBOUND' : 'UNBIND',
-      cardMasked: '',
+      cardMasked: masked ?? '',
       cardId: outcome.code === 200 ? outcome.data.card_id : (body.card_id ?? null),
       resultCode: outcome.code,
       subCode: outcome.code === 200 ? null : outcome.data.sub_code,
@@ -120,18 +120,19 @@ export class CardLifecycle {
     return outcome;
   }
 
+  /** The outcome, and the card as masked once it is known (for the audit). */
   private async unbindOnce(
     channel: Pick<Channel, 'code' | 'defaultNotifyUrl'>,
     body: UnbindCardRequest,
     deadline: number,
-  ): Promise<UnbindOutcome> {
+  ): Promise<{ outcome: UnbindOutcome; masked?: string }> {
     const { stores, vault, config } = this.deps;
     const named = namedCard(body, ['card_id', 'bank_card', 'extra_info']);
     const cardId =
       'token' in named
         ? readCardToken(vault, channel.code, body.user_id, named.token)
         : await stores.unbindings.cardIdOf('cardId' in named ? named : { cardHash: vault.hash('card', named.number) });
-    if (!cardId) return unbindFailure('CARD_NOT_OWNED');
+    if (!cardId) return { outcome: unbindFailure('CARD_NOT_OWNED') };
     for (;;) {
       const lease = new Date(this.deps.now().getTime() + config.providerTimeoutMs + 500);
       const opening = await poll(
@@ -143,14 +144,16 @@ export class CardLifecycle {
         },
         { intervalMs: POLL_MS, deadline },
       );
-      if (!opening) return unbindFailure('PROVIDER_TIMEOUT');
-      if (opening.state === 'none') return unbindFailure('CARD_NOT_OWNED');
-      if (opening.state === 'unbound') return unbound(opening.unbinding.card_id, opening.unbinding.unbound_at!);
+      if (!opening) return { outcome: unbindFailure('PROVIDER_TIMEOUT') };
+      if (opening.state === 'none') return { outcome: unbindFailure('CARD_NOT_OWNED') };
+      if (opening.state === 'unbound') {
+        return { outcome: unbound(opening.unbinding.card_id, opening.unbinding.unbound_at!), masked: opening.card.masked };
+      }
       const { unbinding, card } = opening;
       const failed = await this.unsign(unbinding, card.masked, deadline);
       if (failed) {
         await stores.unbindings.release(unbinding).catch(() => undefined);
-        return failed;
+        return { outcome: failed, masked: card.masked };
       }
       const done = await stores.transaction(async (tx) => {
         const finished = await stores.unbindings.finish(tx, unbinding, this.deps.now());
@@ -166,7 +169,7 @@ export class CardLifecycle {
         await stores.events.emit(tx, event, finished.notifyUrl ?? channel.defaultNotifyUrl);
         return unbound(card.id, finished.unbound_at);
       });
-      if (done) return done;
+      if (done) return { outcome: done, masked: card.masked };
     }
   }
 
