@@ -157,7 +157,9 @@ export class CardLifecycle {
       }
       const done = await stores.transaction(async (tx) => {
         const finished = await stores.unbindings.finish(tx, unbinding, this.deps.now());
-        if (!finished) return undefined; // the lease lapsed and another request took the unbinding over: look again
+        // the lease lapsed and another request took the unbinding over, or this binding turned out to be the card's
+        // last (another channel's unbinding finished first): look again
+        if (!finished || finished === 'again') return undefined;
         const event = {
           id: eventId(vault, `unbound:${unbinding.id}:${unbinding.cycle}`),
           type: 'binding.unbound' as const,

@@ -193,8 +193,10 @@ export interface UnbindingStore {
   /**
    * Removes the binding, marks the unbinding done and ends the leases, if the lease is still this request's (undefined
    * otherwise); the card's agreement is cleared if it is the one ended. Returns the address the binding was made with.
+   * `again` (the lease released, nothing removed): the card's other bindings went meanwhile, so this one is its last
+   * after all and its agreement must be ended first.
    */
-  finish(tx: Tx, unbinding: Unbinding, now: Date): Promise<{ unbound_at: Date; notifyUrl: string | null } | undefined>;
+  finish(tx: Tx, unbinding: Unbinding, now: Date): Promise<{ unbound_at: Date; notifyUrl: string | null } | 'again' | undefined>;
   /** Ends the leases this request took: its gateway call failed. */
   release(unbinding: Unbinding): Promise<void>;
 }

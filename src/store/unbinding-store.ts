@@ -76,15 +76,34 @@ export class PgUnbindingStore implements UnbindingStore {
     return { state: 'open', unbinding, card };
   }
 
-  async finish(tx: Tx, unbinding: Unbinding, now: Date): Promise<{ unbound_at: Date; notifyUrl: string | null } | undefined> {
-    const [mine] = await sql(
+  async finish(tx: Tx, unbinding: Unbinding, now: Date): Promise<{ unbound_at: Date; notifyUrl: string | null } | 'again' | undefined> {
+    // The card's row first: every finish of the card's unbindings (and every binding of it) is serialised on it, so
+    // the last of several concurrent unbindings sees that it is the last.
+    const [card] = await sql<{ agreement_no: string | null; others: boolean }>(
       this.db,
       tx,
-      `UPDATE unbindings SET busy_until = NULL, unbound_at = $3, updated_at = $3
-      WHERE id = $1 AND busy_until = $2 AND unbound_at IS NULL RETURNING id`,
-      [unbinding.id, unbinding.busy_until, now],
+      `SELECT c.agreement_no, EXISTS (SELECT 1 FROM bindings b WHERE b.card_id = c.id AND NOT (b.channel = $2 AND b.user_id = $3)) AS others
+        FROM cards c WHERE c.id = $1 FOR UPDATE OF c`,
+      [unbinding.card_id, unbinding.channel, unbinding.user_id],
     );
+    const last = card && !card.others && card.agreement_no !== null && unbinding.agreement_no === null;
+    // 'again': give the lease back and leave the binding; the next look finds it the card's last
+    const [mine] = last
+      ? await sql(
+          this.db,
+          tx,
+          'UPDATE unbindings SET busy_until = NULL WHERE id = $1 AND busy_until = $2 AND unbound_at IS NULL RETURNING id',
+          [unbinding.id, unbinding.busy_until],
+        )
+      : await sql(
+          this.db,
+          tx,
+          `UPDATE unbindings SET busy_until = NULL, unbound_at = $3, updated_at = $3
+          WHERE id = $1 AND busy_until = $2 AND unbound_at IS NULL RETURNING id`,
+          [unbinding.id, unbinding.busy_until, now],
+        );
     if (!mine) return undefined;
+    if (last) return 'again';
     const [binding] = await sql<{ notify_url: string | null }>(
       this.db,
       tx,

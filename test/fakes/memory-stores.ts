@@ -307,11 +307,16 @@ export class MemoryStores implements BindingStores {
     finish: async (_tx: Tx, unbinding: Unbinding, now: Date) => {
       const row = this.tables.unbindings.find((u) => u.id === unbinding.id);
       if (!row || row.unbound_at || row.busy_until?.getTime() !== unbinding.busy_until?.getTime()) return undefined;
+      const card = this.tables.cards.find((c) => c.id === row.card_id)!;
+      const others = this.tables.bindings.some((b) => b.cardId === row.card_id && !(b.channel === row.channel && b.userId === row.user_id));
+      if (!others && card.agreementNo !== null && unbinding.agreement_no === null) {
+        row.busy_until = null;
+        return 'again' as const;
+      }
       Object.assign(row, { busy_until: null, unbound_at: now });
       const binding = this.tables.bindings.find((b) => b.channel === row.channel && b.userId === row.user_id && b.cardId === row.card_id);
       this.tables.bindings = this.tables.bindings.filter((b) => b !== binding);
       if (unbinding.agreement_no !== null) {
-        const card = this.tables.cards.find((c) => c.id === row.card_id)!;
         if (card.agreementNo === unbinding.agreement_no) card.agreementNo = null;
         this.releaseFlows(unbinding);
       }

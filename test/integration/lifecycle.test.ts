@@ -150,5 +150,18 @@ describe('lifecycle over HTTP: callback addresses, queryBinding, unbindCard', ()
     expect(both[1].body).to.deep.equal(both[0].body);
     expect(unsigned).to.have.length(1);
     expect(await countRows('bindings')).to.equal(0);
+
+    // the last two bindings of a card, in two channels, unbound at once: the agreement is ended once, by the last
+    await svc.addChannel('ACME');
+    await bindNewCard(svc, seedNewCard({ user_id: 'racer' }));
+    await bindNewCard(svc, seedNewCard({ user_id: 'racer' }), 'ACME');
+    const [demo, acme] = await Promise.all([
+      svc.unbind({ user_id: 'racer', card_id: cardId }),
+      svc.unbind({ user_id: 'racer', card_id: cardId }, 'ACME'),
+    ]);
+    expect([demo.body.data.status, acme.body.data.status]).to.deep.equal(['UNBOUND', 'UNBOUND']);
+    expect(unsigned).to.have.length(2);
+    const [[card]] = (await testDb().query('SELECT agreement_no FROM cards')) as [{ agreement_no: string | null }[], unknown];
+    expect(card.agreement_no).to.equal(null);
   });
 });

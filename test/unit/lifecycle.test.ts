@@ -207,6 +207,17 @@ describe('lifecycle: unbinding (in-memory stores)', () => {
     expect(t.auth.unsigned).to.have.length(1);
   });
 
+  it('ends the agreement when the last two bindings of a card are unbound at the same time', async () => {
+    const t = setUp();
+    const cardId = ((await bindFor(t)).data as { card_id: string }).card_id;
+    await bindFor(t, {}, ACME);
+    // each opens while the other's binding is still there; the one that finishes second is the last
+    const both = await Promise.all([t.unbind({ card_id: cardId }), t.unbind({ card_id: cardId }, 2_000, ACME)]);
+    expect(both.map(status)).to.deep.equal(['UNBOUND', 'UNBOUND']);
+    expect(t.auth.unsigned).to.have.length(1);
+    expect(t.stores.tables.cards[0].agreementNo).to.equal(null);
+  });
+
   it('keeps the binding when the gateway fails or times out (505, retryable), and unbinds on the retry', async () => {
     const t = setUp();
     const cardId = ((await bindFor(t)).data as { card_id: string }).card_id;
