@@ -151,7 +151,8 @@ describe('lifecycle over HTTP: callback addresses, queryBinding, unbindCard', ()
     expect(unsigned).to.have.length(1);
     expect(await countRows('bindings')).to.equal(0);
 
-    // the last two bindings of a card, in two channels, unbound at once: the agreement is ended once, by the last
+    // the last two bindings of a card, in two channels, unbound at once: the agreement is ended once, whichever runs
+    // first (the interleaving where each opens before the other finishes is pinned in test/unit/lifecycle.test.ts)
     await svc.addChannel('ACME');
     await bindNewCard(svc, seedNewCard({ user_id: 'racer' }));
     await bindNewCard(svc, seedNewCard({ user_id: 'racer' }), 'ACME');
