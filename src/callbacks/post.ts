@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
-/** Private, loopback, link-local and unspecified ranges: a callback may not reach them in production. */
+/** Private, loopback, link-local, unspecified and other non-public ranges: a callback may not reach them in production. */
 const INTERNAL = new BlockList();
 for (const [net, bits] of [
   ['0.0.0.0', 8],
@@ -13,14 +13,18 @@ for (const [net, bits] of [
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
   ['192.168.0.0', 16],
+  ['198.18.0.0', 15], // benchmarking
+  ['224.0.0.0', 4], // multicast
+  ['240.0.0.0', 4], // reserved, and the broadcast address
 ] as const) {
   INTERNAL.addSubnet(net, bits, 'ipv4');
 }
 for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
+  ['::', 96], // unspecified, loopback and the old IPv4-compatible form
+  ['64:ff9b::', 96], // NAT64: an IPv4 address behind the prefix
   ['fc00::', 7],
   ['fe80::', 10],
+  ['ff00::', 8], // multicast
 ] as const) {
   INTERNAL.addSubnet(net, bits, 'ipv6');
 }
@@ -62,8 +66,11 @@ export async function postCallback(
   const signal = AbortSignal.timeout(opts.timeoutMs);
   let address: { address: string; family: number };
   try {
-    address = isIP(host) ? { address: host, family: isIP(host) } : await lookup(host, { verbatim: true });
+    // the resolver cannot be aborted: the try's time limit is raced against it
+    const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
+    address = isIP(host) ? { address: host, family: isIP(host) } : await Promise.race([lookup(host, { verbatim: true }), timedOut]);
   } catch (e) {
+    if (signal.aborted) return { status: null, body: null, error: describe(e as Error, opts.timeoutMs) };
     return { status: null, body: null, error: `cannot resolve ${host} (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
   }
   if (opts.refuseInternal && isInternal(address.address)) {
@@ -74,6 +81,8 @@ export async function postCallback(
     else callback(null, address.address, address.family);
   };
   const client = url.protocol === 'https:' ? https : http;
+  // The status line is the partner's acknowledgement: once it has come, a body cut short or late does not undo it.
+  let status: number | null = null;
   return new Promise<PostResult>((resolve) => {
     const req = client.request(
       url,
@@ -84,17 +93,18 @@ export async function postCallback(
         headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
       },
       (res) => {
+        status = res.statusCode ?? null;
         const kept: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           if (size < KEEP_BYTES) kept.push(chunk.subarray(0, KEEP_BYTES - size));
           size += chunk.length;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? null, body: Buffer.concat(kept).toString('utf8'), error: null }));
-        res.on('error', (e) => resolve({ status: res.statusCode ?? null, body: null, error: describe(e, opts.timeoutMs) }));
+        res.on('end', () => resolve({ status, body: Buffer.concat(kept).toString('utf8'), error: null }));
+        res.on('error', (e) => resolve({ status, body: null, error: describe(e, opts.timeoutMs) }));
       },
     );
-    req.on('error', (e) => resolve({ status: null, body: null, error: describe(e, opts.timeoutMs) }));
+    req.on('error', (e) => resolve({ status, body: null, error: describe(e, opts.timeoutMs) }));
     req.end(body);
   });
 }

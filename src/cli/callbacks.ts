@@ -1,5 +1,6 @@
 // `npm run callbacks -- list [--dead] [--channel C]` · `replay EVENT_ID` · `replay --channel C --since 2026-12-01T00:00:00Z`
-// The callback outbox on DATABASE_URL: what is pending or dead, and delivering events again (from the first try).
+// The callback outbox on DATABASE_URL: what is pending (or, with --dead, dead), and delivering events again (from the
+// first try of the schedule).
 import { loadConfig } from '../config.ts';
 import { connect, migrate } from '../store/db.ts';
 import { OutboxStore } from '../store/outbox-store.ts';
@@ -24,7 +25,7 @@ async function run(args: string[], print: (line: string) => void): Promise<void>
     const [verb, first] = args;
     const channel = option(args, '--channel');
     if (verb === 'list') {
-      const rows = await outbox.list({ dead: args.includes('--dead') || undefined, channel });
+      const rows = await outbox.list({ dead: args.includes('--dead'), channel });
       print('id\tchannel\ttype\tstatus\ttries\tnext/done\tlast error\turl');
       for (const r of rows) {
         const when = (r.status === 'PENDING' ? r.next_at : r.done_at)?.toISOString();

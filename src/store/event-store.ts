@@ -1,7 +1,7 @@
 import type { EventStore, LifecycleEvent, Tx } from '../domain/stores.ts';
 import { sql, type Db } from './sql.ts';
 
-/** The outbox's writing side: callback_events rows, due at once. The delivery side is src/callbacks/outbox.ts. */
+/** The outbox's writing side: callback_events rows, due at once. The delivering side: outbox-store.ts, src/callbacks/worker.ts. */
 export class PgEventStore implements EventStore {
   constructor(private readonly db: Db) {}
 

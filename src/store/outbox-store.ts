@@ -61,15 +61,15 @@ export class OutboxStore {
     return changed === 1;
   }
 
-  /** Events, newest first: pending ones, or the dead letters; of one channel or all. */
-  async list(filter: { dead?: boolean; channel?: string; limit?: number }): Promise<OutboxRow[]> {
+  /** Events, newest first: the pending ones, or the dead letters; of one channel or all. */
+  async list(filter: { dead: boolean; channel?: string; limit?: number }): Promise<OutboxRow[]> {
     return sql<OutboxRow>(
       this.db,
       undefined,
       `SELECT id, channel, type, url, body, attempts, status, next_at, last_status, last_error, created_at, done_at
-        FROM callback_events WHERE ($1::text IS NULL OR channel = $1) AND ($2::boolean IS NULL OR (status = 'DEAD') = $2)
+        FROM callback_events WHERE ($1::text IS NULL OR channel = $1) AND status = $2
         ORDER BY created_at DESC LIMIT $3`,
-      [filter.channel ?? null, filter.dead ?? null, filter.limit ?? 100],
+      [filter.channel ?? null, filter.dead ? 'DEAD' : 'PENDING', filter.limit ?? 100],
     );
   }
 
