@@ -1,7 +1,8 @@
 // `npm run test:contract`: Dredd 14 against the document. By default it starts the service on a throwaway database
 // with the test-only fault switch on (scripts/with-service.mjs) and stops it afterwards; with DREDD_BASE_URL it checks
 // that running environment instead, where the 500, 503 and 429 cases run only if it has FAULTS=on and DREDD_FAULTS=on
-// says so (otherwise they are skipped with the reason). No case writes to the database.
+// says so (otherwise they are skipped with the reason). The 200 cases of bindCard and unbindCard bind (and unbind) the
+// seed card through the sandbox flow; test/contract/hooks.cjs says what each case writes.
 import { runCommand, withService } from '../../scripts/with-service.mjs';
 
 const dredd = (url, faults) =>
