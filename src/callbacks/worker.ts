@@ -1,3 +1,4 @@
+import { notifyUrlProblem } from '../domain/channel.ts';
 import type { Logger } from '../log.ts';
 import { signedHeaders } from '../sdk/sign.ts';
 import type { ChannelStore } from '../store/channel-store.ts';
@@ -50,10 +51,15 @@ export class CallbackWorker {
     const { config, outbox, log } = this.deps;
     const channel = await this.deps.channels.find(event.channel);
     const url = new URL(event.url);
-    const headers = channel ? signedHeaders(event.channel, channel.secrets[0], 'POST', url.pathname + url.search, event.body) : undefined;
-    const result: PostResult = headers
-      ? await postCallback(event.url, event.body, headers, { timeoutMs: config.timeoutMs, refuseInternal: config.refuseInternal })
-      : { status: null, body: null, error: `channel ${event.channel} is not active` };
+    // the address is checked again: a host the channel no longer has gets nothing more
+    const refusal = !channel
+      ? `channel ${event.channel} is not active`
+      : notifyUrlProblem(event.url, channel) && `refused: ${url.hostname} is not among the channel's callback hosts`;
+    const headers =
+      channel && !refusal ? signedHeaders(event.channel, channel.secrets[0], 'POST', url.pathname + url.search, event.body) : {};
+    const result: PostResult = refusal
+      ? { status: null, body: null, error: refusal }
+      : await postCallback(event.url, event.body, headers, { timeoutMs: config.timeoutMs, refuseInternal: config.refuseInternal });
     const delivered = result.status !== null && result.status >= 200 && result.status < 300;
     const delay = config.retrySeconds[event.attempts - 1];
     const now = this.deps.now();
@@ -65,7 +71,7 @@ export class CallbackWorker {
     else if (retryAt) log.warn({ ...fields, error, retry_at: retryAt.toISOString() }, 'callback not acknowledged; will retry');
     else log.error({ ...fields, error }, 'callback dead-lettered after its last try');
     await this.deps.sandbox
-      ?.keepCallback({ ...event, attempt: event.attempts, at: now, headers: headers ?? {}, result })
+      ?.keepCallback({ ...event, attempt: event.attempts, at: now, headers, result })
       .catch((err) => log.warn({ err }, 'the sandbox could not keep a callback try'));
   }
 

@@ -2,11 +2,12 @@ import type { Vault } from '../crypto/vault.ts';
 import type { BoundCard, LifecycleEvent } from './stores.ts';
 
 /**
- * An event's id: derived from what makes it one event (a binding's code, a failed attempt, an unbinding's cycle), so
- * that emitting it again, from a retry or from a second instance, keeps the first.
+ * What makes an event one (a binding's code, a failed attempt, an unbinding's cycle), as a keyed hash: emitting it
+ * again, from a retry or from a second instance, keeps the first. The id partners see is random, so it never repeats,
+ * not even across databases that reuse row ids.
  */
-export function eventId(vault: Vault, identity: string): string {
-  return 'evt_' + vault.hash('event', identity).slice(0, 20);
+export function eventKey(vault: Vault, identity: string): string {
+  return vault.hash('event', identity);
 }
 
 /** The card as events show it: masked, never in full. */

@@ -6,7 +6,7 @@ import { poll } from '../lib/poll.ts';
 import { ProviderTimeout, withDeadline, type CardAuthenticator } from '../providers/provider-types.ts';
 import { readCardToken } from './card-token.ts';
 import type { Channel } from './channel.ts';
-import { cardData, eventId } from './events.ts';
+import { cardData, eventKey } from './events.ts';
 import { RequestError } from './outcomes.ts';
 import type { BindingStores, CardFacts, Unbinding } from './stores.ts';
 
@@ -161,7 +161,7 @@ export class CardLifecycle {
         // last (another channel's unbinding finished first): look again
         if (!finished || finished === 'again') return undefined;
         const event = {
-          id: eventId(vault, `unbound:${unbinding.id}:${unbinding.cycle}`),
+          key: eventKey(vault, `unbound:${unbinding.id}:${unbinding.cycle}`),
           type: 'binding.unbound' as const,
           channel: channel.code,
           userId: body.user_id,

@@ -14,7 +14,7 @@ import {
 import { poll } from '../lib/poll.ts';
 import { maskCard, normalizeNewCard, reviewCard, type NewCard } from './card-rules.ts';
 import type { Channel } from './channel.ts';
-import { eventId } from './events.ts';
+import { eventKey } from './events.ts';
 import { bound, failure, smsSent, type Outcome, type SubCode } from './outcomes.ts';
 import type { BindingStores, FlowKey, LifecycleEvent, Owner, Tx, Verification } from './stores.ts';
 
@@ -149,7 +149,7 @@ export class NewCardFlow {
     const now = this.deps.now();
     await stores.bindings.recordFailure(tx, { channel: key.channel, userId: key.userId, cardHash: key.cardHash }, sub, now);
     const event: LifecycleEvent = {
-      id: eventId(vault, `failed:${key.channel}:${key.userId}:${key.cardHash}:${attempt}:${sub}`),
+      key: eventKey(vault, `failed:${key.channel}:${key.userId}:${key.cardHash}:${attempt}:${sub}`),
       type: 'binding.failed',
       channel: key.channel,
       userId: key.userId,
@@ -451,7 +451,7 @@ export class NewCardFlow {
     if (!made.samePerson) return this.fail(tx, request, 'CARD_BOUND_TO_OTHER', `owner:${flow.id_number_hash}:${made.cardId}`);
     await stores.verifications.update(tx, flow, { bound_card_id: made.cardId, code_hash: null }, now);
     const event: LifecycleEvent = {
-      id: eventId(this.deps.vault, `bound:${flow.id}:${flow.code_seq}`),
+      key: eventKey(this.deps.vault, `bound:${flow.id}:${flow.code_seq}`),
       type: 'binding.bound',
       channel: flow.channel,
       userId: flow.user_id,

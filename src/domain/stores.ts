@@ -203,8 +203,8 @@ export interface UnbindingStore {
 
 /** A change a partner hears of at its callback address. */
 export interface LifecycleEvent {
-  /** derived from what makes the event one: emitting it again is a no-op */
-  id: string;
+  /** what makes the event one (eventKey): emitting it again is a no-op */
+  key: string;
   type: 'binding.bound' | 'binding.failed' | 'binding.unbound';
   channel: string;
   userId: string;
@@ -213,7 +213,10 @@ export interface LifecycleEvent {
 }
 
 export interface EventStore {
-  /** Writes the event to the outbox in the transaction of the change it tells of; no address: nowhere to send it. */
+  /**
+   * Writes the event to the outbox, under a new random id, in the transaction of the change it tells of; an event of
+   * the same key is kept as it is. No address: nowhere to send it.
+   */
   emit(tx: Tx, event: LifecycleEvent, url: string | null): Promise<void>;
 }
 

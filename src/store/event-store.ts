@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { EventStore, LifecycleEvent, Tx } from '../domain/stores.ts';
 import { sql, type Db } from './sql.ts';
 
@@ -7,8 +8,9 @@ export class PgEventStore implements EventStore {
 
   async emit(tx: Tx, event: LifecycleEvent, url: string | null): Promise<void> {
     if (url === null) return;
+    const id = 'evt_' + randomBytes(10).toString('hex');
     const body = JSON.stringify({
-      id: event.id,
+      id,
       type: event.type,
       created: event.created.toISOString(),
       channel: event.channel,
@@ -19,9 +21,9 @@ export class PgEventStore implements EventStore {
     await sql(
       this.db,
       tx,
-      `INSERT INTO callback_events (id, channel, type, url, body, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $6)
-      ON CONFLICT (id) DO NOTHING`,
-      [event.id, event.channel, event.type, url, body, event.created],
+      `INSERT INTO callback_events (id, key, channel, type, url, body, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+      ON CONFLICT (key) DO NOTHING`,
+      [id, event.key, event.channel, event.type, url, body, event.created],
     );
   }
 }

@@ -100,6 +100,7 @@ export interface BindingFailureRow {
 }
 export interface CallbackEventRow {
   id: string;
+  key: string;
   channel: string;
   type: string;
   url: string;
@@ -347,6 +348,7 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
       'callback_events',
       {
         id: { type: TEXT, primaryKey: true },
+        key: { ...text(), unique: true },
         channel: text(),
         type: text(),
         url: text(),

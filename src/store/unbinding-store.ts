@@ -77,13 +77,21 @@ export class PgUnbindingStore implements UnbindingStore {
   }
 
   async finish(tx: Tx, unbinding: Unbinding, now: Date): Promise<{ unbound_at: Date; notifyUrl: string | null } | 'again' | undefined> {
-    // The card's row first: every finish of the card's unbindings (and every binding of it) is serialised on it, so
-    // the last of several concurrent unbindings sees that it is the last.
+    // The binding's row, then the card's, as open() takes them (one order, no deadlock with a request waiting there).
+    // Every finish of the card's unbindings (and every binding of it) is serialised on the card's row, so the last of
+    // several concurrent unbindings sees that it is the last. The locks are statements of their own: a statement that
+    // waits for a lock still reads with the snapshot it began with, so the bindings are read by the next one.
+    await sql(this.db, tx, 'SELECT 1 FROM bindings WHERE channel = $1 AND user_id = $2 AND card_id = $3 FOR UPDATE', [
+      unbinding.channel,
+      unbinding.user_id,
+      unbinding.card_id,
+    ]);
+    await sql(this.db, tx, 'SELECT 1 FROM cards WHERE id = $1 FOR UPDATE', [unbinding.card_id]);
     const [card] = await sql<{ agreement_no: string | null; others: boolean }>(
       this.db,
       tx,
       `SELECT c.agreement_no, EXISTS (SELECT 1 FROM bindings b WHERE b.card_id = c.id AND NOT (b.channel = $2 AND b.user_id = $3)) AS others
-        FROM cards c WHERE c.id = $1 FOR UPDATE OF c`,
+        FROM cards c WHERE c.id = $1`,
       [unbinding.card_id, unbinding.channel, unbinding.user_id],
     );
     const last = card && !card.others && card.agreement_no !== null && unbinding.agreement_no === null;

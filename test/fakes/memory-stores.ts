@@ -39,7 +39,7 @@ interface Tables {
   unbindings: Unbinding[];
   failures: { channel: string; userId: string; cardHash: string; subCode: string; at: Date }[];
   /** the outbox: each event once, with where it goes */
-  events: (LifecycleEvent & { url: string })[];
+  events: (LifecycleEvent & { id: string; url: string })[];
   audit: AuditEvent[];
 }
 
@@ -338,7 +338,9 @@ export class MemoryStores implements BindingStores {
 
   events = {
     emit: async (_tx: Tx, event: LifecycleEvent, url: string | null) => {
-      if (url !== null && !this.tables.events.some((e) => e.id === event.id)) this.tables.events.push({ ...structuredClone(event), url });
+      if (url !== null && !this.tables.events.some((e) => e.key === event.key)) {
+        this.tables.events.push({ ...structuredClone(event), id: `evt_${String(this.nextId++).padStart(20, '0')}`, url });
+      }
     },
   };
 

@@ -220,6 +220,23 @@ describe('callbacks: the outbox delivers binding events to the partner', () => {
     expect(await callbacksCli('list', '--dead')).to.include('0 event(s)');
   });
 
+  it('sends nothing more to a host the channel no longer has: the try fails naming why', async () => {
+    const svc = await serve();
+    await svc.addChannel('ACME');
+    const channels = new ChannelStore(testDb(), vaultFor(loadConfig({ NODE_ENV: 'test' })), true);
+    await channels.addCallbackHost('ACME', 'hooks.acme.example');
+    const bound = await bindNewCard(svc, seedNewCard({ notify_url: 'https://hooks.acme.example/events' }), 'ACME');
+    expect(bound.body.data.status).to.equal('BOUND');
+    await channels.removeCallbackHost('ACME', 'hooks.acme.example');
+    await svc.worker.deliverDue();
+    const event = await onlyEvent();
+    expect([event.status, event.attempts, event.last_error]).to.deep.equal([
+      'PENDING',
+      1,
+      "refused: hooks.acme.example is not among the channel's callback hosts",
+    ]);
+  });
+
   it('does not follow a redirect: the try fails and the Location gets nothing', async () => {
     const svc = await serve();
     const elsewhere = await new FakePartner().start();

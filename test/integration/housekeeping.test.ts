@@ -89,11 +89,11 @@ describe('housekeeping and overload', () => {
     // refusals stay queryable for 7 days and more; delivered and dead callbacks are kept 30 days, pending ones until done
     await db.query(`INSERT INTO binding_failures (channel, user_id, card_hash, sub_code, at)
       VALUES ('DEMO', 'a', 'c', 'AUTH_REJECTED', now() - interval '9 days'), ('DEMO', 'b', 'c', 'AUTH_REJECTED', now() - interval '6 days')`);
-    await db.query(`INSERT INTO callback_events (id, channel, type, url, body, status, next_at, created_at, done_at) VALUES
-      ('evt_delivered_old', 'DEMO', 'binding.bound', 'https://x', '{}', 'DELIVERED', now(), now() - interval '31 days', now() - interval '31 days'),
-      ('evt_dead_old', 'DEMO', 'binding.bound', 'https://x', '{}', 'DEAD', now(), now() - interval '33 days', now() - interval '31 days'),
-      ('evt_delivered_new', 'DEMO', 'binding.bound', 'https://x', '{}', 'DELIVERED', now(), now() - interval '29 days', now() - interval '29 days'),
-      ('evt_pending_old', 'DEMO', 'binding.bound', 'https://x', '{}', 'PENDING', now(), now() - interval '40 days', NULL)`);
+    await db.query(`INSERT INTO callback_events (id, key, channel, type, url, body, status, next_at, created_at, done_at) VALUES
+      ('evt_delivered_old', 'k1', 'DEMO', 'binding.bound', 'https://x', '{}', 'DELIVERED', now(), now() - interval '31 days', now() - interval '31 days'),
+      ('evt_dead_old', 'k2', 'DEMO', 'binding.bound', 'https://x', '{}', 'DEAD', now(), now() - interval '33 days', now() - interval '31 days'),
+      ('evt_delivered_new', 'k3', 'DEMO', 'binding.bound', 'https://x', '{}', 'DELIVERED', now(), now() - interval '29 days', now() - interval '29 days'),
+      ('evt_pending_old', 'k4', 'DEMO', 'binding.bound', 'https://x', '{}', 'PENDING', now(), now() - interval '40 days', NULL)`);
     await db.query(`INSERT INTO sandbox_callbacks (channel, event_id, type, attempt, url, at, request_headers, request_body)
       VALUES ('DEMO', 'e', 'binding.bound', 1, 'https://x', now() - interval '26 hours', '{}', '{}')`);
     const svc = await startService();

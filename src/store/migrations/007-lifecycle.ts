@@ -53,8 +53,10 @@ export async function up({ context: qi }: { context: QueryInterface }): Promise<
     CREATE INDEX binding_failures_at ON binding_failures (at);
 
     -- The outbox: an event is written in the transaction of the change it tells of; workers deliver it (at least once).
+    -- id: what partners see (random); key: what makes the event one (a keyed hash), so emitting it again is a no-op.
     CREATE TABLE callback_events (
       id TEXT PRIMARY KEY,
+      key TEXT NOT NULL UNIQUE,
       channel TEXT NOT NULL,
       type TEXT NOT NULL,
       url TEXT NOT NULL,
