@@ -11,6 +11,7 @@ import { faultsOf } from './faults.ts';
 import { Admission } from './http/admission.ts';
 import { createApi } from './http/api.ts';
 import { createHandlers } from './http/handlers.ts';
+import { referencePages } from './http/reference.ts';
 import { protocolError, retryLater, serialize, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
 import { HttpCardAuthenticator, HttpSmsSender } from './providers/http-providers.ts';
@@ -74,6 +75,13 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   const app = new Koa();
   // Overload gets 503 rather than a wait past the partner's 2 s timeout; a short stall is waited out (see Admission).
   const admission = deps.admission ?? new Admission(config.maxInflight, config.maxQueued, config.queueWaitMs);
+  // the API reference and the document, outside the partner API (not signed, not in the document)
+  if (config.docs) {
+    const reference = referencePages();
+    app.use(async (koa, next) => {
+      if (!reference(koa)) await next();
+    });
+  }
   app.use(async (koa) => {
     const started = performance.now();
     const arrivedAt = Date.now();

@@ -9,6 +9,13 @@ import type { Gateway } from './providers/provider-types.ts';
 export interface Config {
   env: string;
   port: number;
+  /** the admin listener: /healthz, /readyz, /metrics */
+  adminPort: number;
+  adminHost: string;
+  /** the API reference at /docs and the document at /openapi.yaml and /openapi.json, on the partner port */
+  docs: boolean;
+  /** after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes */
+  shutdownDrainMs: number;
   databaseUrl: string | undefined;
   dataDir: string;
   dbPoolMax: number;
@@ -129,6 +136,22 @@ const gatewaySettings = (prefix: string, what: string): Setting[] => [
 export const SETTINGS: Setting[] = [
   setting('NODE_ENV', 'development', anything, '`production` refuses the sandbox, the development keys and the fault switch.'),
   setting('PORT', '8080', whole(0, 65535), 'The partner port; 0 picks a free one.'),
+  setting('ADMIN_PORT', '9464', whole(0, 65535), 'The admin port: /healthz, /readyz and /metrics (never on the partner port); 0 picks a free one.'),
+  setting('ADMIN_HOST', '127.0.0.1', anything, 'The address the admin port listens on (`0.0.0.0` for a probe from outside the host).'),
+  setting(
+    'DOCS',
+    'on with the sandbox, else off',
+    flag(['on'], ['off']),
+    'The API reference at /docs and the document at /openapi.yaml and /openapi.json, on the partner port.',
+    fixed(undefined),
+  ),
+  setting(
+    'SHUTDOWN_DRAIN_MS',
+    '5000 in production, else 0',
+    whole(0, 120_000),
+    'After SIGTERM, /readyz answers 503 at once and requests are still served this long, so a load balancer stops sending; then the listener closes and in-flight requests finish.',
+    (production) => (production ? '5000' : '0'),
+  ),
   setting(
     'DATABASE_URL',
     undefined,
@@ -312,6 +335,10 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     env: text('NODE_ENV')!,
     port: number('PORT'),
+    adminPort: number('ADMIN_PORT'),
+    adminHost: text('ADMIN_HOST')!,
+    docs: (read('DOCS') as boolean | undefined) ?? sandbox,
+    shutdownDrainMs: number('SHUTDOWN_DRAIN_MS'),
     databaseUrl: text('DATABASE_URL'),
     dataDir: text('DATA_DIR')!,
     dbPoolMax: number('DB_POOL_MAX'),
