@@ -1,6 +1,7 @@
 // `make generate` / `npm run generate`: everything in generated/ from openapi/openapi.yaml. Never edit generated/ by hand.
 //   generated/api-types.ts  server-side types (openapi-typescript)
 //   generated/sdk/          the partner SDK, a package of its own (@hey-api/openapi-ts, fetch client, no runtime deps)
+//   generated/reference.html the API reference page served at /docs (Redocly build-docs, everything inlined: no CDN)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createClient } from '@hey-api/openapi-ts';
@@ -11,6 +12,10 @@ const doc = yaml.load(readFileSync(DOC, 'utf8'));
 const note = `Generated from ${DOC} by \`make generate\`; do not edit.`;
 
 execFileSync('npx', ['openapi-typescript', DOC, '-o', 'generated/api-types.ts', '--silent'], { stdio: 'inherit' });
+execFileSync('npx', ['redocly', 'build-docs', DOC, '--inlineBundle', '-o', 'generated/reference.html'], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+  env: { ...process.env, REDOCLY_TELEMETRY: 'off' },
+});
 
 rmSync('generated/sdk/src', { recursive: true, force: true });
 await createClient({
