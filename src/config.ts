@@ -136,7 +136,12 @@ const gatewaySettings = (prefix: string, what: string): Setting[] => [
 export const SETTINGS: Setting[] = [
   setting('NODE_ENV', 'development', anything, '`production` refuses the sandbox, the development keys and the fault switch.'),
   setting('PORT', '8080', whole(0, 65535), 'The partner port; 0 picks a free one.'),
-  setting('ADMIN_PORT', '9464', whole(0, 65535), 'The admin port: /healthz, /readyz and /metrics (never on the partner port); 0 picks a free one.'),
+  setting(
+    'ADMIN_PORT',
+    '9464',
+    whole(0, 65535),
+    'The admin port: /healthz, /readyz and /metrics (never on the partner port); 0 picks a free one.',
+  ),
   setting('ADMIN_HOST', '127.0.0.1', anything, 'The address the admin port listens on (`0.0.0.0` for a probe from outside the host).'),
   setting(
     'DOCS',
