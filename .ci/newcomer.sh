@@ -14,7 +14,7 @@ unset DATABASE_URL
 
 start() {
   # its own process group, so a stop reaches node behind npm as Ctrl-C would
-  PORT=0 setsid npm start --silent >"$dir/out.log" 2>&1 &
+  PORT=0 ADMIN_PORT=0 setsid npm start --silent >"$dir/out.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 120); do
     base=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$dir/out.log" | head -1 | sed 's/listening on //') || true
@@ -36,7 +36,7 @@ stop() {
 start
 scripts/walkthrough.sh "$base"
 echo "== a second start on the same data folder"
-if PORT=0 npm start --silent >"$dir/second.log" 2>&1; then echo "newcomer: a second start was not refused" >&2; exit 1; fi
+if PORT=0 ADMIN_PORT=0 npm start --silent >"$dir/second.log" 2>&1; then echo "newcomer: a second start was not refused" >&2; exit 1; fi
 cat "$dir/second.log"
 grep -q 'already running' "$dir/second.log"
 stop

@@ -20,6 +20,7 @@ export async function withService(run) {
       DATABASE_URL: database.url,
       DB_POOL_MAX: database.embedded ? '1' : '3',
       PORT: '0',
+      ADMIN_PORT: '0',
       NODE_ENV: 'test',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     },

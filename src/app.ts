@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type { Config } from './config.ts';
-import type { Logger } from './log.ts';
+import { REQUEST_ID, requestContext, type Logger } from './log.ts';
+import { DatabaseOutage, isDatabaseUnavailable } from './ops/database.ts';
+import { Metrics } from './ops/metrics.ts';
+import { instrumentedAuth, instrumentedSms } from './providers/instrumented.ts';
 import { vaultFor } from './crypto/vault.ts';
 import { CallbackWorker } from './callbacks/worker.ts';
 import { BindingService } from './domain/binding-service.ts';
 import { CardLifecycle } from './domain/lifecycle.ts';
 import type { BindingStores } from './domain/stores.ts';
-import { faultsOf } from './faults.ts';
+import { faultsOf, type FaultPoint } from './faults.ts';
 import { Admission } from './http/admission.ts';
 import { createApi } from './http/api.ts';
 import { createHandlers } from './http/handlers.ts';
@@ -37,7 +40,16 @@ export interface AppDeps {
   stores?: BindingStores;
   /** The gate of requests in flight; default: one sized by MAX_INFLIGHT, MAX_QUEUED and QUEUE_WAIT_MS. */
   admission?: Admission;
+  /** Where requests, gateway calls and limits are counted; default: a registry of this app's own. */
+  metrics?: Metrics;
+  /** The database's outages as the log tells them; default: one of this app's own. */
+  outage?: DatabaseOutage;
+  /** True once the process is stopping: answers then close their connection. */
+  stopping?: () => boolean;
 }
+
+/** How long past its deadline a request may still be answered by its own work before 503 answers for it. */
+const DEADLINE_GRACE_MS = 100;
 
 /** The client went away before its request was read: nothing to answer, and not our error (nginx's 499). */
 const CLIENT_CLOSED: Reply = { status: 499, body: { code: 499, message: 'client closed the request' } };
@@ -56,13 +68,21 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   const sandbox = config.sandbox ? new SandboxStore(db) : undefined;
   const sandboxSms = sandbox && new SandboxSmsSender(sandbox, vault, now);
   // A gateway's URL picks its HTTP adapter; without one the sandbox's (config requires the URLs with the sandbox off).
-  const auth =
+  const givenAuth =
     deps.auth ??
     (config.cardAuthGateway ? new HttpCardAuthenticator(config.cardAuthGateway) : sandbox && new SandboxCardAuthenticator(sandbox, vault));
-  const sms = deps.sms ?? (config.smsGateway ? new HttpSmsSender(config.smsGateway) : sandboxSms);
-  if (!auth || !sms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
+  const givenSms = deps.sms ?? (config.smsGateway ? new HttpSmsSender(config.smsGateway) : sandboxSms);
+  if (!givenAuth || !givenSms) throw new Error('no card-auth or SMS provider configured (the sandbox is off)');
+  // Overload gets 503 rather than a wait past the partner's 2 s timeout; a short stall is waited out (see Admission).
+  const admission = deps.admission ?? new Admission(config.maxInflight, config.maxQueued, config.queueWaitMs);
+  const metrics = deps.metrics ?? new Metrics({ admission: () => admission.load });
+  const outage = deps.outage ?? new DatabaseOutage(log);
+  const stopping = deps.stopping ?? (() => false);
+  const auth = instrumentedAuth(givenAuth, metrics);
+  const sms = instrumentedSms(givenSms, metrics);
   const stores = deps.stores ?? createBindingStores(db, vault);
-  const bindings = new BindingService({ stores, vault, auth, sms, now, log, config });
+  const observe = { smsRefused: (limit: string) => metrics.smsRefused.inc({ limit }) };
+  const bindings = new BindingService({ stores, vault, auth, sms, now, log, config, observe });
   const lifecycle = new CardLifecycle({ stores, vault, auth, now, log, config });
   const handle = await createApi({
     config,
@@ -73,8 +93,6 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   });
 
   const app = new Koa();
-  // Overload gets 503 rather than a wait past the partner's 2 s timeout; a short stall is waited out (see Admission).
-  const admission = deps.admission ?? new Admission(config.maxInflight, config.maxQueued, config.queueWaitMs);
   // the API reference and the document, outside the partner API (not signed, not in the document)
   if (config.docs) {
     const reference = referencePages();
@@ -83,20 +101,22 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
     });
   }
   app.use(async (koa) => {
+    const reqId = REQUEST_ID.test(koa.get('x-request-id')) ? koa.get('x-request-id') : randomUUID();
+    await requestContext.run({ reqId }, () => serve(koa, reqId));
+  });
+  app.on('error', (err) => log.warn({ err }, 'response stream error'));
+
+  async function serve(koa: Koa.Context, reqId: string): Promise<void> {
     const started = performance.now();
     const arrivedAt = Date.now();
-    const id = randomUUID();
     const faults = faultsOf(config.faults, koa.headers);
     let reply: Reply;
     if (faults.has('overload') || !(await admission.enter())) {
+      metrics.refused.inc();
       reply = retryLater(503);
     } else {
       try {
-        reply = await handle(koa, arrivedAt + config.requestDeadlineMs, faults);
-      } catch (err) {
-        const gone = clientClosed(koa) && (Date.now() - arrivedAt >= config.requestTimeoutMs ? TIMED_OUT : CLIENT_CLOSED);
-        reply = gone || protocolError(500);
-        if (reply.status === 500) log.error({ err, req_id: id }, 'unexpected error');
+        reply = await answer(koa, arrivedAt, faults);
       } finally {
         admission.leave();
       }
@@ -105,16 +125,19 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
       koa.status = reply.status;
       koa.type = 'application/json';
       koa.body = serialize(reply);
-      koa.set('X-Request-Id', id);
+      koa.set('X-Request-Id', reqId);
       for (const [name, value] of Object.entries(reply.headers ?? {})) koa.set(name, value);
-      if (reply.status === 413) koa.set('Connection', 'close');
+      if (reply.status === 413 || stopping()) koa.set('Connection', 'close');
     }
     const body = reply.body as { code?: number; data?: { sub_code?: string; status?: string } };
+    const operation = (koa.state.operation as string | undefined) ?? 'other';
+    metrics.requests.inc({ operation, status: reply.status, code: body.code ?? '', sub_code: body.data?.sub_code ?? '' });
+    metrics.latency.observe({ operation }, (performance.now() - started) / 1000);
     log.info(
       {
-        req_id: id,
         method: koa.method,
         path: koa.path,
+        operation,
         channel: koa.state.channel,
         status: reply.status,
         code: body.code,
@@ -124,13 +147,54 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
       },
       'request',
     );
-  });
-  app.on('error', (err) => log.warn({ err }, 'response stream error'));
+  }
+
+  /**
+   * The answer to an admitted request, by its deadline: with the database unreachable (an error saying so, or no
+   * answer by the deadline) 503 with Retry-After, never a 500 or a hang; what was still running finishes on its own.
+   */
+  async function answer(koa: Koa.Context, arrivedAt: number, faults: ReadonlySet<FaultPoint>): Promise<Reply> {
+    const deadline = arrivedAt + config.requestDeadlineMs;
+    const work = handle(koa, deadline, faults);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), Math.max(0, deadline + DEADLINE_GRACE_MS - Date.now()));
+    });
+    try {
+      const first = await Promise.race([work, late]);
+      if (first === 'late') {
+        work.then(
+          () => undefined,
+          (err: unknown) => failed(err),
+        );
+        return retryLater(503);
+      }
+      if (koa.state.channel) outage.answered(); // it read the channel from the database
+      return first;
+    } catch (err) {
+      if (clientClosed(koa)) return Date.now() - arrivedAt >= config.requestTimeoutMs ? TIMED_OUT : CLIENT_CLOSED;
+      return failed(err) ? retryLater(503) : protocolError(500);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Logs a request's failure: an outage once (and counted), anything else as the unexpected error it is. */
+  function failed(err: unknown): boolean {
+    if (isDatabaseUnavailable(err)) {
+      outage.failed(err);
+      metrics.databaseErrors.inc();
+      return true;
+    }
+    log.error({ err }, 'unexpected error');
+    return false;
+  }
+
   return app;
 }
 
 /** The outbox's delivery worker of this process (every instance runs one); `start()` runs it. */
-export function createCallbackWorker(deps: Pick<AppDeps, 'config' | 'db' | 'log' | 'now'>): CallbackWorker {
+export function createCallbackWorker(deps: Pick<AppDeps, 'config' | 'db' | 'log' | 'now' | 'metrics'>): CallbackWorker {
   const { config, db, log } = deps;
   return new CallbackWorker({
     outbox: new OutboxStore(db),
@@ -144,5 +208,6 @@ export function createCallbackWorker(deps: Pick<AppDeps, 'config' | 'db' | 'log'
       refuseInternal: config.env === 'production',
     },
     sandbox: config.sandbox ? new SandboxStore(db) : undefined,
+    metrics: deps.metrics,
   });
 }

@@ -1,5 +1,6 @@
 import { notifyUrlProblem } from '../domain/channel.ts';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { signedHeaders } from '../sdk/sign.ts';
 import type { ChannelStore } from '../store/channel-store.ts';
 import type { Claimed, OutboxStore } from '../store/outbox-store.ts';
@@ -22,6 +23,8 @@ export interface WorkerDeps {
   };
   /** with the sandbox on, every try is kept for GET /sandbox/callbacks */
   sandbox?: SandboxStore;
+  /** tries counted by outcome */
+  metrics?: Metrics;
 }
 
 /** How many events one pass claims, and so posts at once. */
@@ -66,6 +69,7 @@ export class CallbackWorker {
     const retryAt = delivered || delay === undefined ? null : new Date(now.getTime() + delay * 1000 * (0.8 + Math.random() * 0.4));
     const error = delivered ? null : (result.error ?? `HTTP ${result.status}`);
     await outbox.record(event, { delivered, status: result.status, error, retryAt }, now);
+    this.deps.metrics?.callbackTries.inc({ outcome: delivered ? 'delivered' : retryAt ? 'retry' : 'dead' });
     const fields = { event: event.id, type: event.type, channel: event.channel, attempt: event.attempts, status: result.status };
     if (delivered) log.info(fields, 'callback delivered');
     else if (retryAt) log.warn({ ...fields, error, retry_at: retryAt.toISOString() }, 'callback not acknowledged; will retry');

@@ -44,6 +44,8 @@ export interface NewCardDeps {
   /** business time: code expiry, SMS windows, leases */
   now: () => Date;
   log: Logger;
+  /** told of what operations count (metrics); optional */
+  observe?: { smsRefused(limit: 'mobile_hour' | 'mobile_day' | 'card_hour'): void };
   config: Pick<
     Config,
     | 'providerTimeoutMs'
@@ -264,11 +266,16 @@ export class NewCardFlow {
     const { owner, counts } = await stores.limits.lockMobileAndCount(tx, key, now);
     const owned = await this.ownership(owner, request, tx);
     if (owned) return { done: owned }; // bound meanwhile, by another flow for this card
-    if (
-      counts.smsMobileHour >= config.smsPerMobileHour ||
-      counts.smsMobileDay >= config.smsPerMobileDay ||
-      counts.smsCardHour >= config.smsPerCardHour
-    ) {
+    const smsLimit =
+      counts.smsMobileHour >= config.smsPerMobileHour
+        ? 'mobile_hour'
+        : counts.smsMobileDay >= config.smsPerMobileDay
+          ? 'mobile_day'
+          : counts.smsCardHour >= config.smsPerCardHour
+            ? 'card_hour'
+            : undefined;
+    if (smsLimit) {
+      this.deps.observe?.smsRefused(smsLimit);
       return { done: failure('SMS_RATE_LIMITED') };
     }
     // too late for a call: spend no review and no text on it

@@ -69,6 +69,11 @@ export class Admission {
     });
   }
 
+  /** Requests working and waiting now (metrics). */
+  get load(): { inflight: number; queued: number } {
+    return { inflight: this.working, queued: this.waiting.length };
+  }
+
   /** Hands the place to the longest-waiting request, if any. */
   leave(): void {
     const next = this.waiting.shift();

@@ -80,9 +80,9 @@ export interface RequestContext {
 type Check = (request: RequestContext) => Promise<Reply | undefined> | Reply | undefined;
 
 /**
- * The request pipeline, in the documented order: 404 (route, channel), 405, 413, 401 (signature, nonce), 415,
- * 400 (JSON, duplicate keys, schema), 429 (channel rate), then the operation. A signed request's answer is kept
- * with its nonce, so the very same bytes sent again get it again.
+ * The request pipeline, in the documented order: 404 (route), 405, 413, then what needs the database: 404 (channel),
+ * 401 (signature, nonce), 415, 400 (JSON, duplicate keys, schema), 429 (channel rate), then the operation. A signed
+ * request's answer is kept with its nonce, so the very same bytes sent again get it again.
  */
 export async function createApi(
   deps: ApiDeps,
@@ -113,6 +113,7 @@ export async function createApi(
     if (!operation) return protocolError(404);
     request.operation = operation;
     request.params = params;
+    request.koa.state.operation = operation.operationId;
   };
 
   /**
@@ -219,7 +220,8 @@ export async function createApi(
     }
   };
 
-  const checks: Check[] = [route, channel, method, body, signature, json, schema, rate];
+  // The checks that need no database come first (unknown route, method, size), so they answer even without it.
+  const checks: Check[] = [route, method, body, channel, signature, json, schema, rate];
   return async (koa, deadline, faults = new Set()) => {
     const request: RequestContext = { koa, deadline, faults, params: {}, raw: Buffer.alloc(0), overRate: false };
     let reply: Reply | undefined;

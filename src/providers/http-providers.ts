@@ -1,3 +1,4 @@
+import { requestContext } from '../log.ts';
 import { signedHeaders } from '../sdk/sign.ts';
 import {
   ProviderError,
@@ -26,6 +27,8 @@ async function post(gw: Gateway, path: string, requestNo: string, fields: object
       headers: {
         'content-type': 'application/json',
         'idempotency-key': requestNo,
+        // the partner's request this call serves, for tracing one request across both sides
+        ...(requestContext.getStore() ? { 'x-request-id': requestContext.getStore()!.reqId } : {}),
         ...signedHeaders(gw.clientId, gw.secret, 'POST', url.pathname + url.search, bytes),
       },
     });

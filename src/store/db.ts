@@ -28,14 +28,21 @@ export function connect(url: string, poolMax = 10, opts: { asyncCommit?: boolean
     logging: false,
     // Idle connections stay for a minute: with 10 s, load after a quiet spell reopened up to 32 at once (a backend
     // each, and Sequelize's set-up statements) and stalled the first second of load (docs/performance.md).
-    pool: { max: poolMax, min: 0, idle: 60_000, acquire: 5_000 },
-    // the pool's name shows in pg_stat_activity (and tells the benchmark's recording which pool a statement took)
-    dialectOptions: { application_name: opts.name ?? 'bindcard', ...(opts.asyncCommit ? { options: '-c synchronous_commit=off' } : {}) },
+    // A request waits for a connection, or for a new one to connect, no longer than it could use one: with the
+    // database gone it fails fast (503) instead of queueing past the partner's timeout.
+    pool: { max: poolMax, min: 0, idle: 60_000, acquire: 2_000 },
+    dialectOptions: {
+      // the pool's name shows in pg_stat_activity (and tells the benchmark's recording which pool a statement took)
+      application_name: opts.name ?? 'bindcard',
+      connectionTimeoutMillis: 1_000,
+      keepAlive: true,
+      ...(opts.asyncCommit ? { options: '-c synchronous_commit=off' } : {}),
+    },
   });
 }
 
 // Migrations in order; each runs once and is recorded in SequelizeMeta.
-const MIGRATIONS = [
+export const MIGRATIONS = [
   { name: '001-initial', ...m001 },
   { name: '002-partners', ...m002 },
   { name: '003-housekeeping', ...m003 },

@@ -28,9 +28,49 @@ export function connectionManager(db: Db): ConnectionManager {
   return db.connectionManager as unknown as ConnectionManager;
 }
 
-/** The domain's transactions on PostgreSQL: Sequelize transactions (READ COMMITTED). */
+/**
+ * How long a statement, or a whole transaction, may take before its connection counts as dead: a connection whose
+ * server vanished without a word (a black-holed network, a failed-over host) never answers, and would hold its request
+ * and its pool slot forever. Past it the connection is destroyed, its work fails with DatabaseTimeout, and the pool
+ * replaces it. Far above what any statement here takes; requests have answered by their own deadline long before.
+ */
+export const STATEMENT_LIMIT_MS = 2_000;
+
+/** A statement or transaction did not finish within STATEMENT_LIMIT_MS: its connection was destroyed. */
+export class DatabaseTimeout extends Error {}
+
+/** Runs `work` on `connection`; past the limit the connection is destroyed and DatabaseTimeout thrown. */
+async function limited<T>(connection: () => pg.Client | undefined, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // its pending queries fail, and Sequelize's error listener takes it out of the pool
+      (connection() as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
+      reject(new DatabaseTimeout(`no answer from the database within ${STATEMENT_LIMIT_MS} ms`));
+    }, STATEMENT_LIMIT_MS);
+  });
+  work.catch(() => undefined); // settled after the timeout: nobody is waiting for it any more
+  try {
+    return await Promise.race([work, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The domain's transactions on PostgreSQL: Sequelize transactions (READ COMMITTED), each within STATEMENT_LIMIT_MS. */
 export function transactor(db: Db): Transactor {
-  return { transaction: (work) => db.transaction((t) => work(t as unknown as Tx)) };
+  return {
+    transaction: (work) => {
+      let connection: pg.Client | undefined;
+      return limited(
+        () => connection,
+        db.transaction((t) => {
+          connection = connectionOf(t);
+          return work(t as unknown as Tx);
+        }),
+      );
+    },
+  };
 }
 
 // Each distinct statement text gets a name, so each connection parses and plans it once (a prepared statement).
@@ -41,11 +81,12 @@ async function run(db: Db, tx: Tx | undefined, text: string, values: unknown[]):
   let name = names.get(text);
   if (!name) names.set(text, (name = `bindcard_${names.size}`));
   const statement = { name, text, values };
+  // in a transaction the transaction's own limit applies (transactor)
   if (tx) return connectionOf(tx as unknown as Transaction).query(statement);
   const pool = connectionManager(db);
   const connection = await pool.getConnection({ type: 'write' });
   try {
-    return await connection.query(statement);
+    return await limited(() => connection, connection.query(statement));
   } finally {
     pool.releaseConnection(connection);
   }

@@ -29,6 +29,7 @@ export function startService(dbUrl: string, env: Record<string, string> = {}, no
     {
       DATABASE_URL: dbUrl,
       PORT: '0',
+      ADMIN_PORT: '0',
       NODE_ENV: 'development',
       VALIDATE_RESPONSES: 'false',
       LOG_LEVEL: 'warn',

@@ -366,7 +366,7 @@ describe('callbacks: the outbox delivers binding events to the partner', () => {
     // two processes in turn on one database: the embedded database serves only this one
     if (embeddedRun) return this.skip();
     this.timeout(60_000);
-    const env = { DATABASE_URL: testDatabaseUrl(), PORT: '0', NODE_ENV: 'test', DB_POOL_MAX: '3', LOG_LEVEL: 'warn' };
+    const env = { DATABASE_URL: testDatabaseUrl(), PORT: '0', ADMIN_PORT: '0', NODE_ENV: 'test', DB_POOL_MAX: '3', LOG_LEVEL: 'warn' };
     // the longest poll allowed: the first process never makes a pass while the test runs
     const first = await startListening('src/main.ts', { ...env, CALLBACK_POLL_MS: '60000' });
     try {

@@ -28,11 +28,13 @@ describe('protocol errors: documented body, HTTP status = code, checked in order
     });
   }
 
-  it('404 comes before 405, 405 before 413', async () => {
-    expect((await svc.request('GET', '/foochannel/bindCard?r_c=FOO')).status).to.equal(404);
+  it('an unknown route is 404 before 405, 405 before 413, and 413 before what needs the database (an unknown channel)', async () => {
+    expect((await svc.request('GET', '/nothing/here')).status).to.equal(404);
     const a = await svc.request('PUT', BIND, 'x'.repeat(70_000));
     expect(a.status).to.equal(405);
     expect(a.body).to.deep.equal({ code: 405, message: '请求方法不允许' });
+    expect((await svc.request('GET', '/foochannel/bindCard?r_c=FOO')).status).to.equal(405);
+    expect((await svc.request('POST', '/foochannel/bindCard?r_c=FOO', 'x'.repeat(70_000))).status).to.equal(413);
   });
 
   it('413 for a body over 64 KiB, before 415', async () => {

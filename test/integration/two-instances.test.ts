@@ -9,6 +9,7 @@ const startProcess = () =>
   startListening('src/main.ts', {
     DATABASE_URL: testDatabaseUrl(),
     PORT: '0',
+    ADMIN_PORT: '0',
     NODE_ENV: 'test',
     DB_POOL_MAX: String(poolMax),
   });

@@ -28,7 +28,7 @@ describe('embedded database', function () {
       const err = await startEmbedded(dir, 2).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(DataDirBusy);
       const other = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-        env: { ...process.env, DATABASE_URL: '', DATA_DIR: dir, PORT: '0' },
+        env: { ...process.env, DATABASE_URL: '', DATA_DIR: dir, PORT: '0', ADMIN_PORT: '0' },
         encoding: 'utf8',
         timeout: 30_000,
       });
