@@ -12,6 +12,7 @@ for (const [net, bits] of [
   ['127.0.0.0', 8],
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
+  ['192.0.0.0', 24], // IETF protocol assignments
   ['192.168.0.0', 16],
   ['198.18.0.0', 15], // benchmarking
   ['224.0.0.0', 4], // multicast
@@ -22,8 +23,12 @@ for (const [net, bits] of [
 for (const [net, bits] of [
   ['::', 96], // unspecified, loopback and the old IPv4-compatible form
   ['64:ff9b::', 96], // NAT64: an IPv4 address behind the prefix
+  ['64:ff9b:1::', 48], // local-use NAT64
+  ['2001::', 32], // Teredo
+  ['2002::', 16], // 6to4
   ['fc00::', 7],
   ['fe80::', 10],
+  ['fec0::', 10], // site-local (deprecated)
   ['ff00::', 8], // multicast
 ] as const) {
   INTERNAL.addSubnet(net, bits, 'ipv6');
@@ -66,9 +71,7 @@ export async function postCallback(
   const signal = AbortSignal.timeout(opts.timeoutMs);
   let address: { address: string; family: number };
   try {
-    // the resolver cannot be aborted: the try's time limit is raced against it
-    const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
-    address = isIP(host) ? { address: host, family: isIP(host) } : await Promise.race([lookup(host, { verbatim: true }), timedOut]);
+    address = isIP(host) ? { address: host, family: isIP(host) } : await resolve(host, signal);
   } catch (e) {
     if (signal.aborted) return { status: null, body: null, error: describe(e as Error, opts.timeoutMs) };
     return { status: null, body: null, error: `cannot resolve ${host} (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
@@ -107,6 +110,20 @@ export async function postCallback(
     req.on('error', (e) => resolve({ status, body: null, error: describe(e, opts.timeoutMs) }));
     req.end(body);
   });
+}
+
+/** The host's first address; the resolver cannot be aborted, so the try's time limit is raced against it. */
+async function resolve(host: string, signal: AbortSignal): Promise<{ address: string; family: number }> {
+  let onAbort = () => {};
+  const timedOut = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([lookup(host, { verbatim: true }), timedOut]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 function describe(e: Error, timeoutMs: number): string {

@@ -1,5 +1,9 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { isInternal } from '../../src/callbacks/post.ts';
+import { isInternal, postCallback } from '../../src/callbacks/post.ts';
 import { DEMO, notifyUrlProblem } from '../../src/domain/channel.ts';
 
 // Where a callback may go: the address rules when a request names it, and the ranges refused when it is delivered.
@@ -46,6 +50,27 @@ describe('callback addresses', () => {
     for (const address of [...internal, ...more]) expect(isInternal(address), address).to.equal(true);
     for (const address of ['203.0.113.7', '8.8.8.8', '2001:4860:4860::8888', '::ffff:8.8.8.8']) {
       expect(isInternal(address), address).to.equal(false);
+    }
+  });
+
+  it('leaves nothing behind after a try to an IP address: the time limit firing later is no error', async () => {
+    const partner = createServer((_req, res) => res.writeHead(204).end()).listen(0, '127.0.0.1');
+    await once(partner, 'listening');
+    const unhandled: unknown[] = [];
+    const note = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', note);
+    try {
+      const url = `http://127.0.0.1:${(partner.address() as AddressInfo).port}/events`;
+      expect(await postCallback(url, '{}', {}, { timeoutMs: 100, refuseInternal: false })).to.deep.equal({
+        status: 204,
+        body: '',
+        error: null,
+      });
+      await sleep(300); // past the try's time limit
+      expect(unhandled).to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', note);
+      partner.close();
     }
   });
 });
