@@ -53,15 +53,17 @@ export function statusOf(facts: CardFacts, now: Date, codeMaxAttempts: number): 
     open_bank: card.open_bank,
     bank_card_type: card.bank_card_type as 0 | 1,
   };
-  if (facts.boundAt && shown) return { status: 'BOUND', ...shown, bound_at: facts.boundAt.toISOString() };
   const busy = (until: Date | null | undefined) => until != null && until > now;
-  if (busy(flow?.busy_until) || (busy(unbinding?.busy_until) && !unbinding?.unbound_at)) return { status: 'PROCESSING' };
+  // an unbinding of the binding, ending its agreement at the gateway now
+  if (busy(unbinding?.busy_until) && !unbinding?.unbound_at) return { status: 'PROCESSING' };
+  if (facts.boundAt && shown) return { status: 'BOUND', ...shown, bound_at: facts.boundAt.toISOString() };
+  if (busy(flow?.busy_until)) return { status: 'PROCESSING' };
+  // A code verified in time stays good for the signing's retries: valid, never expired unused.
   const issued = flow && flow.code_hash !== null && flow.code_sent_at !== null && flow.code_attempts < codeMaxAttempts;
+  const valid = issued && (flow.code_verified_at !== null || now < flow.code_expires_at!);
   const past: { at: Date; status: BindingStatus }[] = [];
-  if (issued && now < flow.code_expires_at!)
-    past.push({ at: flow.code_sent_at!, status: { status: 'SMS_SENT', code_expires_at: flow.code_expires_at!.toISOString() } });
-  if (issued && now >= flow.code_expires_at!)
-    past.push({ at: flow.code_expires_at!, status: { status: 'FAILED', sub_code: 'CODE_EXPIRED' } });
+  if (valid) past.push({ at: flow.code_sent_at!, status: { status: 'SMS_SENT', code_expires_at: flow.code_expires_at!.toISOString() } });
+  if (issued && !valid) past.push({ at: flow.code_expires_at!, status: { status: 'FAILED', sub_code: 'CODE_EXPIRED' } });
   if (failure) past.push({ at: failure.at, status: { status: 'FAILED', sub_code: failure.subCode as 'AUTH_REJECTED' } });
   if (unbinding?.unbound_at && shown) {
     past.push({ at: unbinding.unbound_at, status: { status: 'UNBOUND', ...shown, unbound_at: unbinding.unbound_at.toISOString() } });
@@ -131,7 +133,11 @@ export class CardLifecycle {
     const cardId =
       'token' in named
         ? readCardToken(vault, channel.code, body.user_id, named.token)
-        : await stores.unbindings.cardIdOf('cardId' in named ? named : { cardHash: vault.hash('card', named.number) });
+        : await stores.unbindings.cardIdOf(
+            channel.code,
+            body.user_id,
+            'cardId' in named ? named : { cardHash: vault.hash('card', named.number) },
+          );
     if (!cardId) return { outcome: unbindFailure('CARD_NOT_OWNED') };
     for (;;) {
       const lease = new Date(this.deps.now().getTime() + config.providerTimeoutMs + 500);

@@ -145,7 +145,7 @@ export class NewCardFlow {
    * A refused attempt: kept as the card's last refusal for queryBinding, and told to the partner (binding.failed) in
    * the same transaction. `attempt` names what failed: the event is sent once per attempt, not again for its repeats.
    */
-  private async fail(tx: Tx, request: Request, sub: SubCode, attempt: string): Promise<Outcome> {
+  private async fail(tx: Tx, request: Request, sub: SubCode, attempt: string, flow?: Verification): Promise<Outcome> {
     const { stores, vault } = this.deps;
     const { key, card } = request;
     const now = this.deps.now();
@@ -158,14 +158,16 @@ export class NewCardFlow {
       created: now,
       data: { card_id: null, bank_card: maskCard(card.card), open_bank: card.bank, bank_card_type: card.cardType, sub_code: sub },
     };
-    await stores.events.emit(tx, event, await this.notifyUrlOf(tx, request));
+    await stores.events.emit(tx, event, await this.notifyUrlOf(tx, request, flow));
     return failure(sub);
   }
 
-  /** Where the flow's events go: the newest address given for it, else the channel's default. */
+  /**
+   * Where the flow's events go: the newest address given for it, else the channel's default. The flow's row is read
+   * without a lock: this runs where other locks are held, and a lock taken here would take them in another order.
+   */
   private async notifyUrlOf(tx: Tx, request: Request, flow?: Verification): Promise<string | null> {
-    const given =
-      request.notifyUrl ?? flow?.notify_url ?? (await this.deps.stores.verifications.lockForConfirmation(tx, request.key))?.notify_url;
+    const given = request.notifyUrl ?? (flow ? flow.notify_url : await this.deps.stores.verifications.notifyUrlOf(tx, request.key));
     return given ?? request.channel.defaultNotifyUrl;
   }
 
@@ -258,7 +260,7 @@ export class NewCardFlow {
     const { key } = request;
     const now = this.deps.now();
     if (flow.auth_status === 'REJECTED')
-      return { done: await this.fail(tx, request, 'AUTH_REJECTED', `review:${flow.id}:${flow.generation}`) };
+      return { done: await this.fail(tx, request, 'AUTH_REJECTED', `review:${flow.id}:${flow.generation}`, flow) };
     const live = flow.code_hash !== null && flow.code_attempts < config.codeMaxAttempts;
     if (live && flow.code_sent_at && now.getTime() - flow.code_sent_at.getTime() < config.resendSeconds * 1000) {
       return { done: this.codeSent() };
@@ -336,11 +338,15 @@ export class NewCardFlow {
     const dead = flow.code_attempts >= config.codeMaxAttempts;
     const expired = now >= flow.code_expires_at!;
     const given = this.codeHash(flow.id, flow.code_seq, code);
-    const killed = () => this.fail(tx, request, 'CODE_ATTEMPTS_EXCEEDED', `code:${flow.id}:${flow.code_seq}`);
+    const killed = () => this.fail(tx, request, 'CODE_ATTEMPTS_EXCEEDED', `code:${flow.id}:${flow.code_seq}`, flow);
     if (given === flow.code_hash) {
       if (dead) return { done: await killed() };
       // A code verified in time stays good for the signing retries that follow a gateway timeout.
       if (expired && !flow.code_verified_at) return { done: failure('CODE_EXPIRED') };
+      // One agreement serves all of a person's bindings of a card: a live one binds without signing again.
+      const agreement = await stores.bindings.agreementFor(tx, key, now);
+      if (agreement.state === 'unsigning') return { wait: true }; // an unbinding is ending it: then sign anew
+      if (agreement.state === 'live') return { done: await this.commitBinding(tx, flow, request, agreement.agreementNo) };
       return {
         call: 'sign',
         flow: await stores.verifications.update(
@@ -455,7 +461,7 @@ export class NewCardFlow {
       now,
     );
     // another person's confirmation committed first
-    if (!made.samePerson) return this.fail(tx, request, 'CARD_BOUND_TO_OTHER', `owner:${flow.id_number_hash}:${made.cardId}`);
+    if (!made.samePerson) return this.fail(tx, request, 'CARD_BOUND_TO_OTHER', `owner:${flow.id_number_hash}:${made.cardId}`, flow);
     await stores.verifications.update(tx, flow, { bound_card_id: made.cardId, code_hash: null }, now);
     const event: LifecycleEvent = {
       key: eventKey(this.deps.vault, `bound:${flow.id}:${flow.code_seq}`),

@@ -74,6 +74,8 @@ export interface VerificationStore {
   /** Ends the lease of a code just sent, if that code is still the row's latest; false otherwise. */
   markCodeSent(flow: Verification, now: Date): Promise<boolean>;
   generationOf(id: string): Promise<number | undefined>;
+  /** The newest callback address given for the flow, read without a lock (null: none, or no such flow). */
+  notifyUrlOf(tx: Tx, key: FlowKey): Promise<string | null>;
   /**
    * Locks the row and ends the lease, if the row is still in the generation the call was made for (undefined
    * otherwise); a card review's result is recorded in the same step.
@@ -145,6 +147,13 @@ export interface BindingStore {
   bind(tx: Tx, binding: NewBinding, now: Date): Promise<{ cardId: string; samePerson: boolean }>;
   listForUser(channel: string, userId: string): Promise<BoundCard[]>;
   findForUser(channel: string, userId: string, card: CardRef): Promise<BoundCard | undefined>;
+  /**
+   * The person's agreement for the card, as a confirmation about to sign finds it (the card's row is locked until the
+   * transaction ends, so no unbinding of the card starts meanwhile): `live` (one agreement serves all of a person's
+   * bindings of a card: no new signing), `unsigning` (an unbinding is ending it now: wait), or `none` (no card, no
+   * agreement, or one whose ending failed or timed out and may have happened: sign anew).
+   */
+  agreementFor(tx: Tx, key: FlowKey, now: Date): Promise<{ state: 'live'; agreementNo: string } | { state: 'unsigning' | 'none' }>;
   /** Keeps a refusal as the (channel, user, card)'s last one, for queryBinding. */
   recordFailure(tx: Tx, at: { channel: string; userId: string; cardHash: string }, subCode: string, now: Date): Promise<void>;
   /** Everything known of a (channel, user)'s card, named by id or by hash; a card the user never had tells nothing. */
@@ -182,12 +191,16 @@ export type UnbindOpening =
   | { state: 'open'; unbinding: Unbinding; card: BoundCard };
 
 export interface UnbindingStore {
-  /** The card's id, named by id (as given) or by the full number's hash. */
-  cardIdOf(card: { cardId: string } | { cardHash: string }): Promise<string | undefined>;
   /**
-   * Locks this (channel, user)'s binding of the card and its unbinding row. With a binding and nothing busy: takes the
-   * lease (until `leaseUntil`) on the unbinding, and, when this is the card's last binding in any channel, on every
-   * new-card flow of the card too, so no signing of the card runs while its agreement is being ended.
+   * The card's id, named by id (as given) or by the full number's hash: of the card rows with that number, the one this
+   * (channel, user) has or had, else the one held now.
+   */
+  cardIdOf(channel: string, userId: string, card: { cardId: string } | { cardHash: string }): Promise<string | undefined>;
+  /**
+   * Locks this (channel, user)'s binding of the card, the card's row and the unbinding row. With a binding and no
+   * other request on it: takes the lease (until `leaseUntil`) on the unbinding and names the agreement to end: the one
+   * an earlier try of this unbinding set out to end (it may have ended at the gateway), else the card's, when this is
+   * its last binding in any channel. A confirmation about to sign waits while it is being ended (agreementFor).
    */
   open(tx: Tx, channel: string, userId: string, cardId: string, now: Date, leaseUntil: Date): Promise<UnbindOpening>;
   /**
@@ -197,7 +210,7 @@ export interface UnbindingStore {
    * after all and its agreement must be ended first.
    */
   finish(tx: Tx, unbinding: Unbinding, now: Date): Promise<{ unbound_at: Date; notifyUrl: string | null } | 'again' | undefined>;
-  /** Ends the leases this request took: its gateway call failed. */
+  /** Ends the lease this request took: its gateway call failed (the agreement named stays, as possibly ended). */
   release(unbinding: Unbinding): Promise<void>;
 }
 

@@ -26,13 +26,23 @@ export function ownerSql(at: OwnerParams): string {
   return `SELECT c.id, p.id_number_hash = ${at.idHash} AS same_person,
       EXISTS (SELECT 1 FROM bindings b WHERE b.channel = ${at.channel} AND b.user_id = ${at.userId} AND b.card_id = c.id) AS mine
     FROM cards c JOIN persons p ON p.id = c.person_id
-    WHERE c.card_hash = ${at.cardHash} AND EXISTS (SELECT 1 FROM bindings b WHERE b.card_id = c.id)`;
+    WHERE c.card_hash = ${at.cardHash} AND c.released_at IS NULL AND EXISTS (SELECT 1 FROM bindings b WHERE b.card_id = c.id)`;
 }
 
 /** The columns of a flow's row, named: a prepared statement's result must not change shape when a migration adds one. */
 export const VERIFICATION_COLUMNS = `id, channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, generation, auth_status,
   code_seq, code_hash, code_expires_at, code_sent_at, code_attempts, code_tried, code_verified_at, bound_card_id, busy_until,
   notify_url, created_at, updated_at`;
+
+/**
+ * Of several rows of one card number (a released one is an old holder's history), the one a (channel, user) has or
+ * had first, then the one held now: an ORDER BY over cards c.
+ */
+export function cardPreference(channel: string, userId: string): string {
+  return `(EXISTS (SELECT 1 FROM bindings b WHERE b.card_id = c.id AND b.channel = ${channel} AND b.user_id = ${userId})
+      OR EXISTS (SELECT 1 FROM unbindings u WHERE u.card_id = c.id AND u.channel = ${channel} AND u.user_id = ${userId})) DESC,
+    c.released_at IS NULL DESC, c.created_at DESC`;
+}
 
 /** The advisory lock that serialises ownership probes of one card. */
 export function probeLock(cardHash: string): string {
@@ -83,8 +93,9 @@ export class PgBindingStore implements BindingStore {
         if (person.inserted) await sql(this.db, tx, 'DELETE FROM persons WHERE id = $1', [person.id]);
         return { cardId: card.id, samePerson: false };
       }
-      // No binding of it is left in any channel: the card's row (its unbindings with it) makes way for the new holder's.
-      await sql(this.db, tx, 'DELETE FROM cards WHERE id = $1', [card.id]);
+      // No binding of it is left in any channel: the card's row is released (kept as the old holder's history, with its
+      // unbindings) and the new holder gets a row of their own.
+      await sql(this.db, tx, 'UPDATE cards SET released_at = $2 WHERE id = $1', [card.id, now]);
       card = await this.upsertCard(tx, binding, person.id, now);
     }
     await sql(
@@ -98,8 +109,8 @@ export class PgBindingStore implements BindingStore {
   }
 
   /**
-   * The card's row: a new one, or the one there (locked). A card whose agreement was ended (its last binding went)
-   * takes the agreement of this signing.
+   * The card's row: a new one, or the one held now (locked). A card whose agreement was ended (its last binding went),
+   * or whose ending may have happened (an unbinding's call failed or timed out), takes the agreement of this signing.
    */
   private async upsertCard(tx: Tx, binding: NewBinding, personId: string, now: Date): Promise<{ id: string; person_id: string }> {
     const { vault } = this;
@@ -108,7 +119,11 @@ export class PgBindingStore implements BindingStore {
       tx,
       `INSERT INTO cards (id, card_hash, card_enc, mobile_enc, key_id,
         person_id, masked, open_bank, bank_card_type, bank_address, agreement_no, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-      ON CONFLICT (card_hash) DO UPDATE SET agreement_no = coalesce(cards.agreement_no, EXCLUDED.agreement_no) RETURNING id, person_id`,
+      ON CONFLICT (card_hash) WHERE released_at IS NULL DO UPDATE SET agreement_no = CASE
+          WHEN cards.agreement_no IS NULL OR EXISTS (SELECT 1 FROM unbindings u
+            WHERE u.card_id = cards.id AND u.unbound_at IS NULL AND u.agreement_no = cards.agreement_no)
+          THEN EXCLUDED.agreement_no ELSE cards.agreement_no END
+      RETURNING id, person_id`,
       [
         'card_' + randomBytes(8).toString('hex'),
         binding.cardHash,
@@ -175,6 +190,29 @@ export class PgBindingStore implements BindingStore {
     return row;
   }
 
+  async agreementFor(tx: Tx, key: FlowKey, now: Date): Promise<{ state: 'live'; agreementNo: string } | { state: 'unsigning' | 'none' }> {
+    // The person's row, then the card's, as bind() takes them; each lock a statement of its own, so that what is read
+    // after it (the unbindings) includes what committed while it waited.
+    await sql(this.db, tx, 'SELECT 1 FROM persons WHERE id_number_hash = $1 FOR UPDATE', [key.idHash]);
+    const [card] = await sql<{ id: string; agreement_no: string | null; same_person: boolean }>(
+      this.db,
+      tx,
+      `SELECT c.id, c.agreement_no, p.id_number_hash = $2 AS same_person FROM cards c JOIN persons p ON p.id = c.person_id
+        WHERE c.card_hash = $1 AND c.released_at IS NULL FOR UPDATE OF c`,
+      [key.cardHash, key.idHash],
+    );
+    if (!card?.same_person || card.agreement_no === null) return { state: 'none' };
+    const ending = await sql<{ busy_until: Date | null }>(
+      this.db,
+      tx,
+      'SELECT busy_until FROM unbindings WHERE card_id = $1 AND unbound_at IS NULL AND agreement_no IS NOT NULL',
+      [card.id],
+    );
+    if (ending.some((u) => u.busy_until !== null && u.busy_until > now)) return { state: 'unsigning' };
+    if (ending.length > 0) return { state: 'none' }; // its ending failed or timed out: it may be over
+    return { state: 'live', agreementNo: card.agreement_no };
+  }
+
   async recordFailure(tx: Tx, at: { channel: string; userId: string; cardHash: string }, subCode: string, now: Date): Promise<void> {
     await sql(
       this.db,
@@ -187,15 +225,16 @@ export class PgBindingStore implements BindingStore {
 
   async factsOf(channel: string, userId: string, ref: { cardId: string } | { cardHash: string }): Promise<CardFacts> {
     const byId = 'cardId' in ref;
+    const who = [channel, userId];
     const [card] = await sql<BoundCard & { card_hash: string }>(
       this.db,
       undefined,
-      `SELECT id, card_hash, masked, open_bank, bank_card_type FROM cards WHERE ${byId ? 'id' : 'card_hash'} = $1`,
-      [byId ? ref.cardId : ref.cardHash],
+      `SELECT id, card_hash, masked, open_bank, bank_card_type FROM cards c WHERE ${byId ? 'id' : 'card_hash'} = $1
+        ORDER BY ${cardPreference('$2', '$3')} LIMIT 1`,
+      [byId ? ref.cardId : ref.cardHash, ...who],
     );
     const cardHash = byId ? card?.card_hash : ref.cardHash;
     if (!cardHash) return {};
-    const who = [channel, userId];
     const [binding] = card
       ? await sql<{ confirmed_at: Date }>(
           this.db,

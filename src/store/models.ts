@@ -27,6 +27,8 @@ export interface CardRow {
   /** null once ended at the gateway (the card's last binding went) */
   agreement_no: string | null;
   created_at: Date;
+  /** set when another person took the card after its last binding went: this row is history */
+  released_at: Date | null;
 }
 export interface BindingRow {
   id: string;
@@ -172,7 +174,7 @@ type ModelOf<Row extends object, Optionals extends keyof Row = never> = ModelSta
 
 export interface Models {
   Person: ModelOf<PersonRow, 'id'>;
-  Card: ModelOf<CardRow>;
+  Card: ModelOf<CardRow, 'released_at'>;
   Binding: ModelOf<BindingRow, 'id' | 'notify_url'>;
   Verification: ModelOf<
     VerificationRow,
@@ -234,7 +236,7 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
       'cards',
       {
         id: { type: TEXT, primaryKey: true },
-        card_hash: { ...text(), unique: true },
+        card_hash: text(),
         card_enc: text(),
         mobile_enc: text(),
         key_id: text(),
@@ -245,6 +247,7 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
         bank_address: maybeText(),
         agreement_no: maybeText(),
         created_at: time(),
+        released_at: maybeTime(),
       },
     ],
     Binding: [

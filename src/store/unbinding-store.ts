@@ -1,4 +1,5 @@
 import type { BoundCard, Tx, Unbinding, UnbindingStore, UnbindOpening } from '../domain/stores.ts';
+import { cardPreference } from './binding-store.ts';
 import { sql, type Db } from './sql.ts';
 
 const COLUMNS = 'id, channel, user_id, card_id, cycle, agreement_no, busy_until, unbound_at';
@@ -7,20 +8,23 @@ const COLUMNS = 'id, channel, user_id, card_id, cycle, agreement_no, busy_until,
 export class PgUnbindingStore implements UnbindingStore {
   constructor(private readonly db: Db) {}
 
-  async cardIdOf(ref: { cardId: string } | { cardHash: string }): Promise<string | undefined> {
+  async cardIdOf(channel: string, userId: string, ref: { cardId: string } | { cardHash: string }): Promise<string | undefined> {
     const byId = 'cardId' in ref;
-    const [row] = await sql<{ id: string }>(this.db, undefined, `SELECT id FROM cards WHERE ${byId ? 'id' : 'card_hash'} = $1`, [
-      byId ? ref.cardId : ref.cardHash,
-    ]);
+    const [row] = await sql<{ id: string }>(
+      this.db,
+      undefined,
+      `SELECT id FROM cards c WHERE ${byId ? 'id' : 'card_hash'} = $1 ORDER BY ${cardPreference('$2', '$3')} LIMIT 1`,
+      [byId ? ref.cardId : ref.cardHash, channel, userId],
+    );
     return row?.id;
   }
 
   async open(tx: Tx, channel: string, userId: string, cardId: string, now: Date, leaseUntil: Date): Promise<UnbindOpening> {
     // The binding and its card, locked: a binding of the card made meanwhile (which locks the card's row) waits.
-    const [binding] = await sql<BoundCard & { binding_id: string; card_hash: string; agreement_no: string | null }>(
+    const [binding] = await sql<BoundCard & { binding_id: string; agreement_no: string | null }>(
       this.db,
       tx,
-      `SELECT b.id AS binding_id, c.id, c.masked, c.open_bank, c.bank_card_type, c.card_hash, c.agreement_no
+      `SELECT b.id AS binding_id, c.id, c.masked, c.open_bank, c.bank_card_type, c.agreement_no
         FROM bindings b JOIN cards c ON c.id = b.card_id WHERE b.channel = $1 AND b.user_id = $2 AND b.card_id = $3
         FOR UPDATE OF b, c`,
       [channel, userId, cardId],
@@ -39,7 +43,7 @@ export class PgUnbindingStore implements UnbindingStore {
       const { masked, open_bank, bank_card_type, ...unbinding } = done;
       return { state: 'unbound', unbinding, card: { id: cardId, masked, open_bank, bank_card_type } };
     }
-    const { binding_id: bindingId, card_hash: cardHash, agreement_no: agreementNo, ...card } = binding;
+    const { binding_id: bindingId, agreement_no: agreementNo, ...card } = binding;
     const [row] = await sql<Unbinding>(
       this.db,
       tx,
@@ -49,21 +53,10 @@ export class PgUnbindingStore implements UnbindingStore {
     );
     if (row.busy_until && row.busy_until > now && !row.unbound_at) return { state: 'busy' };
     const [others] = await sql(this.db, tx, 'SELECT 1 FROM bindings WHERE card_id = $1 AND id <> $2 LIMIT 1', [cardId, bindingId]);
-    const last = !others && agreementNo !== null;
-    if (last) {
-      // The card's new-card flows are leased too, so none signs the agreement while it is being ended. A flow locked by
-      // a request (it is deciding or recording) is skipped here, and counts as busy: locks are never waited for.
-      const [flows] = await sql<{ total: number; free: number }>(
-        this.db,
-        tx,
-        `WITH free AS (SELECT id, busy_until FROM verifications WHERE card_hash = $1 FOR UPDATE SKIP LOCKED)
-        SELECT (SELECT count(*)::int FROM verifications WHERE card_hash = $1) AS total,
-          (SELECT count(*)::int FROM free WHERE busy_until IS NULL OR busy_until <= $2) AS free`,
-        [cardHash, now],
-      );
-      if (flows.free !== flows.total) return { state: 'busy' };
-      await sql(this.db, tx, 'UPDATE verifications SET busy_until = $2 WHERE card_hash = $1', [cardHash, leaseUntil]);
-    }
+    // An earlier try that set out to end an agreement (its call failed or timed out) goes on ending that one: it may
+    // have ended already, and a binding made meanwhile signed anew. Otherwise the last binding ends the card's.
+    const unfinished = !row.unbound_at && row.agreement_no !== null ? row.agreement_no : null;
+    const agreement = unfinished ?? (!others ? agreementNo : null);
     // A binding unbound before and bound again starts a new cycle (a new gateway request number).
     const cycle = row.unbound_at ? row.cycle + 1 : row.cycle;
     const [unbinding] = await sql<Unbinding>(
@@ -71,7 +64,7 @@ export class PgUnbindingStore implements UnbindingStore {
       tx,
       `UPDATE unbindings SET cycle = $2, agreement_no = $3, busy_until = $4, unbound_at = NULL, updated_at = $5
       WHERE id = $1 RETURNING ${COLUMNS}`,
-      [row.id, cycle, last ? agreementNo : null, leaseUntil, now],
+      [row.id, cycle, agreement, leaseUntil, now],
     );
     return { state: 'open', unbinding, card };
   }
@@ -123,7 +116,6 @@ export class PgUnbindingStore implements UnbindingStore {
         unbinding.card_id,
         unbinding.agreement_no,
       ]);
-      await this.releaseFlows(tx, unbinding);
     }
     return { unbound_at: now, notifyUrl: binding?.notify_url ?? null };
   }
@@ -133,16 +125,5 @@ export class PgUnbindingStore implements UnbindingStore {
       unbinding.id,
       unbinding.busy_until,
     ]);
-    if (unbinding.agreement_no !== null) await this.releaseFlows(undefined, unbinding);
-  }
-
-  /** Ends the leases this unbinding took on the card's new-card flows (only those: a flow may have been taken over). */
-  private async releaseFlows(tx: Tx | undefined, unbinding: Unbinding): Promise<void> {
-    await sql(
-      this.db,
-      tx,
-      'UPDATE verifications SET busy_until = NULL WHERE card_hash = (SELECT card_hash FROM cards WHERE id = $1) AND busy_until = $2',
-      [unbinding.card_id, unbinding.busy_until],
-    );
   }
 }

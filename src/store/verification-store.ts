@@ -92,6 +92,16 @@ export class PgVerificationStore implements VerificationStore {
     return changed === 1;
   }
 
+  async notifyUrlOf(tx: Tx, key: FlowKey): Promise<string | null> {
+    const [row] = await sql<{ notify_url: string | null }>(
+      this.db,
+      tx,
+      'SELECT notify_url FROM verifications WHERE channel = $1 AND user_id = $2 AND card_hash = $3',
+      [key.channel, key.userId, key.cardHash],
+    );
+    return row?.notify_url ?? null;
+  }
+
   async generationOf(id: string): Promise<number | undefined> {
     const [row] = await sql<{ generation: number }>(this.db, undefined, 'SELECT generation FROM verifications WHERE id = $1', [id]);
     return row?.generation;

@@ -27,6 +27,8 @@ interface Card {
   bank: string;
   cardType: number;
   agreementNo: string | null;
+  /** another person took the card after its last binding went: this row is history */
+  released: boolean;
 }
 interface Tables {
   verifications: Verification[];
@@ -82,10 +84,24 @@ export class MemoryStores implements BindingStores {
   }
 
   private ownerOf(key: FlowKey): Owner | undefined {
-    const card = this.tables.cards.find((c) => c.cardHash === key.cardHash);
+    const card = this.held(key.cardHash);
     if (!card || !this.tables.bindings.some((b) => b.cardId === card.id)) return undefined;
     const mine = this.tables.bindings.some((b) => b.channel === key.channel && b.userId === key.userId && b.cardId === card.id);
     return { cardId: card.id, samePerson: card.personIdHash === key.idHash, mine };
+  }
+
+  /** The row of a card number held now (others are released history). */
+  private held(cardHash: string): Card | undefined {
+    return this.tables.cards.find((c) => c.cardHash === cardHash && !c.released);
+  }
+
+  /** Of the rows of a card number, the one this (channel, user) has or had, else the one held now. */
+  private preferred(channel: string, userId: string, ref: { cardId: string } | { cardHash: string }): Card | undefined {
+    const rows = this.tables.cards.filter((c) => ('cardId' in ref ? c.id === ref.cardId : c.cardHash === ref.cardHash));
+    const had = (c: Card) =>
+      this.tables.bindings.some((b) => b.cardId === c.id && b.channel === channel && b.userId === userId) ||
+      this.tables.unbindings.some((u) => u.card_id === c.id && u.channel === channel && u.user_id === userId);
+    return rows.find(had) ?? rows.find((c) => !c.released);
   }
 
   private row(id: string): Verification {
@@ -157,6 +173,9 @@ export class MemoryStores implements BindingStores {
       Object.assign(row, { busy_until: null, code_sent_at: now, updated_at: now });
       return true;
     },
+    notifyUrlOf: async (_tx: Tx, key: FlowKey) =>
+      this.tables.verifications.find((v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash)
+        ?.notify_url ?? null,
     generationOf: async (id: string) => this.tables.verifications.find((v) => v.id === id)?.generation,
     endLease: async (_tx: Tx, flow: Verification, review: 'APPROVED' | 'REJECTED' | null, now: Date) => {
       const row = this.row(flow.id);
@@ -198,16 +217,15 @@ export class MemoryStores implements BindingStores {
       return probes.filter((p) => p.cardHash === key.cardHash && p.at.getTime() > now.getTime() - DAY).length;
     },
     bind: async (_tx: Tx, binding: NewBinding, now: Date) => {
-      let card = this.tables.cards.find((c) => c.cardHash === binding.cardHash);
+      let card = this.held(binding.cardHash);
       if (card && card.personIdHash !== binding.idHash && !this.tables.bindings.some((b) => b.cardId === card!.id)) {
-        // nobody holds it any more: the card's row (and its unbindings) make way for the new holder's
-        const gone = card.id;
-        this.tables.cards = this.tables.cards.filter((c) => c.id !== gone);
-        this.tables.unbindings = this.tables.unbindings.filter((u) => u.card_id !== gone);
-        for (const v of this.tables.verifications) if (v.bound_card_id === gone) v.bound_card_id = null;
+        card.released = true; // nobody holds it any more: the new holder gets a row of their own
         card = undefined;
       }
-      if (card) card.agreementNo ??= binding.agreementNo;
+      // an agreement ended, or whose ending may have happened, gives way to this signing's
+      const inDoubt = (c: Card) =>
+        this.tables.unbindings.some((u) => u.card_id === c.id && u.unbound_at === null && u.agreement_no === c.agreementNo);
+      if (card && (card.agreementNo === null || inDoubt(card))) card.agreementNo = binding.agreementNo;
       if (!card) {
         card = {
           id: `card_${String(this.nextId++).padStart(16, '0')}`,
@@ -217,6 +235,7 @@ export class MemoryStores implements BindingStores {
           bank: binding.bank,
           cardType: binding.cardType,
           agreementNo: binding.agreementNo,
+          released: false,
         };
         this.tables.cards.push(card);
       }
@@ -240,6 +259,14 @@ export class MemoryStores implements BindingStores {
       const bound = card && this.tables.bindings.some((b) => b.channel === channel && b.userId === userId && b.cardId === card.id);
       return bound ? this.boundCard(card.id) : undefined;
     },
+    agreementFor: async (_tx: Tx, key: FlowKey, now: Date) => {
+      const card = this.held(key.cardHash);
+      if (!card || card.personIdHash !== key.idHash || card.agreementNo === null) return { state: 'none' as const };
+      const ending = this.tables.unbindings.filter((u) => u.card_id === card.id && u.unbound_at === null && u.agreement_no !== null);
+      if (ending.some((u) => u.busy_until !== null && u.busy_until > now)) return { state: 'unsigning' as const };
+      if (ending.length > 0) return { state: 'none' as const };
+      return { state: 'live' as const, agreementNo: card.agreementNo };
+    },
     recordFailure: async (_tx: Tx, at: { channel: string; userId: string; cardHash: string }, subCode: string, now: Date) => {
       const same = (f: { channel: string; userId: string; cardHash: string }) =>
         f.channel === at.channel && f.userId === at.userId && f.cardHash === at.cardHash;
@@ -247,7 +274,7 @@ export class MemoryStores implements BindingStores {
       this.tables.failures.push({ ...at, subCode, at: now });
     },
     factsOf: async (channel: string, userId: string, ref: { cardId: string } | { cardHash: string }): Promise<CardFacts> => {
-      const card = this.tables.cards.find((c) => ('cardId' in ref ? c.id === ref.cardId : c.cardHash === ref.cardHash));
+      const card = this.preferred(channel, userId, ref);
       const cardHash = 'cardHash' in ref ? ref.cardHash : card?.cardHash;
       if (!cardHash) return {};
       const binding = card && this.tables.bindings.find((b) => b.channel === channel && b.userId === userId && b.cardId === card.id);
@@ -267,8 +294,8 @@ export class MemoryStores implements BindingStores {
   };
 
   unbindings = {
-    cardIdOf: async (ref: { cardId: string } | { cardHash: string }) =>
-      this.tables.cards.find((c) => ('cardId' in ref ? c.id === ref.cardId : c.cardHash === ref.cardHash))?.id,
+    cardIdOf: async (channel: string, userId: string, ref: { cardId: string } | { cardHash: string }) =>
+      this.preferred(channel, userId, ref)?.id,
     open: async (_tx: Tx, channel: string, userId: string, cardId: string, now: Date, leaseUntil: Date): Promise<UnbindOpening> => {
       const binding = this.tables.bindings.find((b) => b.channel === channel && b.userId === userId && b.cardId === cardId);
       let row = this.tables.unbindings.find((u) => u.channel === channel && u.user_id === userId && u.card_id === cardId);
@@ -290,15 +317,11 @@ export class MemoryStores implements BindingStores {
       }
       if (row.busy_until && row.busy_until > now && !row.unbound_at) return { state: 'busy' };
       const card = this.tables.cards.find((c) => c.id === cardId)!;
-      const last = !this.tables.bindings.some((b) => b.cardId === cardId && b !== binding) && card.agreementNo !== null;
-      if (last) {
-        const flows = this.tables.verifications.filter((v) => v.card_hash === card.cardHash);
-        if (flows.some((v) => v.busy_until && v.busy_until > now)) return { state: 'busy' };
-        for (const v of flows) v.busy_until = leaseUntil;
-      }
+      const others = this.tables.bindings.some((b) => b.cardId === cardId && b !== binding);
+      const unfinished = !row.unbound_at && row.agreement_no !== null ? row.agreement_no : null;
       Object.assign(row, {
         cycle: row.unbound_at ? row.cycle + 1 : row.cycle,
-        agreement_no: last ? card.agreementNo : null,
+        agreement_no: unfinished ?? (!others ? card.agreementNo : null),
         busy_until: leaseUntil,
         unbound_at: null,
       });
@@ -316,25 +339,14 @@ export class MemoryStores implements BindingStores {
       Object.assign(row, { busy_until: null, unbound_at: now });
       const binding = this.tables.bindings.find((b) => b.channel === row.channel && b.userId === row.user_id && b.cardId === row.card_id);
       this.tables.bindings = this.tables.bindings.filter((b) => b !== binding);
-      if (unbinding.agreement_no !== null) {
-        if (card.agreementNo === unbinding.agreement_no) card.agreementNo = null;
-        this.releaseFlows(unbinding);
-      }
+      if (unbinding.agreement_no !== null && card.agreementNo === unbinding.agreement_no) card.agreementNo = null;
       return { unbound_at: now, notifyUrl: binding?.notifyUrl ?? null };
     },
     release: async (unbinding: Unbinding) => {
       const row = this.tables.unbindings.find((u) => u.id === unbinding.id);
       if (row && row.busy_until?.getTime() === unbinding.busy_until?.getTime()) row.busy_until = null;
-      if (unbinding.agreement_no !== null) this.releaseFlows(unbinding);
     },
   };
-
-  private releaseFlows(unbinding: Unbinding): void {
-    const card = this.tables.cards.find((c) => c.id === unbinding.card_id);
-    for (const v of this.tables.verifications) {
-      if (v.card_hash === card?.cardHash && v.busy_until?.getTime() === unbinding.busy_until?.getTime()) v.busy_until = null;
-    }
-  }
 
   events = {
     emit: async (_tx: Tx, event: LifecycleEvent, url: string | null) => {

@@ -94,7 +94,15 @@ describe('lifecycle: events (in-memory stores)', () => {
 describe('lifecycle: where a card stands (in-memory stores)', () => {
   const at = (minute: number) => new Date(Date.parse('2026-12-01T08:00:00Z') + minute * 60_000);
   const flow = (changes: Partial<Verification>): Verification =>
-    ({ code_hash: 'h', code_sent_at: at(0), code_expires_at: at(5), code_attempts: 0, busy_until: null, ...changes }) as Verification;
+    ({
+      code_hash: 'h',
+      code_sent_at: at(0),
+      code_expires_at: at(5),
+      code_attempts: 0,
+      code_verified_at: null,
+      busy_until: null,
+      ...changes,
+    }) as Verification;
   const card = { id: 'card_0000000000000001', masked: '622202*********2723', open_bank: 'ICBC', bank_card_type: 0 };
   const cases: [string, CardFacts, number, string, string?][] = [
     ['nothing known', {}, 0, 'NONE'],
@@ -218,6 +226,30 @@ describe('lifecycle: unbinding (in-memory stores)', () => {
     expect(t.stores.tables.cards[0].agreementNo).to.equal(null);
   });
 
+  it("binds a person's card in a second channel on the agreement there is, without signing again", async () => {
+    const t = setUp();
+    await bindFor(t);
+    await bindFor(t, {}, ACME);
+    expect(t.auth.signs).to.equal(1);
+    expect(t.stores.tables.bindings).to.have.length(2);
+  });
+
+  it('ends, on the retry, the agreement whose ending timed out, though another binding came meanwhile (signed anew)', async () => {
+    const t = setUp();
+    const cardId = ((await bindFor(t)).data as { card_id: string }).card_id;
+    t.auth.nextUnsign.push(hangs); // it may have ended at the bank
+    expect((await t.unbind({ card_id: cardId })).data).to.deep.equal({ sub_code: 'PROVIDER_TIMEOUT' });
+    // the same person binds in another channel: its agreement may be over, so this binding signs anew
+    await bindFor(t, {}, ACME);
+    expect(t.auth.signs).to.equal(2);
+    const renewed = t.stores.tables.cards[0].agreementNo;
+    expect(renewed).not.to.equal('AG-G1-1');
+    // the retry ends the agreement it set out to end, and leaves the new one to the binding that has it
+    expect(status(await t.unbind({ card_id: cardId }))).to.equal('UNBOUND');
+    expect(t.auth.unsigned).to.deep.equal(['AG-G1-1']);
+    expect(t.stores.tables.cards[0].agreementNo).to.equal(renewed);
+  });
+
   it('keeps the binding when the gateway fails or times out (505, retryable), and unbinds on the retry', async () => {
     const t = setUp();
     const cardId = ((await bindFor(t)).data as { card_id: string }).card_id;
@@ -249,15 +281,20 @@ describe('lifecycle: unbinding (in-memory stores)', () => {
     expect(t.auth.unsigned).to.deep.equal(['AG-G1-1', 'AG-G1-2']);
   });
 
-  it("lets another person bind the card once no binding of it is left, under a new card_id; the old holder's history goes with the old card", async () => {
+  it('lets another person bind the card once no binding of it is left, under a new card_id; the old holder keeps its history', async () => {
     const t = setUp();
     const cardId = ((await bindFor(t)).data as { card_id: string }).card_id;
     expect(status(await bindFor(t, OTHER_PERSON))).to.equal('CARD_BOUND_TO_OTHER');
-    await t.unbind({ card_id: cardId });
+    const unbound = await t.unbind({ card_id: cardId });
     const theirs = await bindFor(t, OTHER_PERSON);
     expect(status(theirs)).to.equal('BOUND');
     expect((theirs.data as { card_id: string }).card_id).not.to.equal(cardId);
-    expect(await t.query({ card_id: cardId })).to.deep.equal({ status: 'NONE' });
+    // the old holder's repeats answer as before, by either name of the card, and its query still tells of it
+    expect(await t.unbind({ card_id: cardId })).to.deep.equal(unbound);
+    expect(await t.unbind({ bank_card: SEED.bank_card })).to.deep.equal(unbound);
+    expect(await t.query({ card_id: cardId })).to.deep.include({ status: 'UNBOUND', card_id: cardId });
+    expect(await t.query({ bank_card: SEED.bank_card })).to.deep.include({ status: 'UNBOUND', card_id: cardId });
+    expect(await t.query({ user_id: OTHER_PERSON.user_id, bank_card: SEED.bank_card })).to.deep.include({ status: 'BOUND' });
   });
 
   it('holds the card while its agreement is being ended: a confirmation of it in another channel waits, then binds anew', async () => {

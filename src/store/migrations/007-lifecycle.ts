@@ -21,16 +21,19 @@ export async function up({ context: qi }: { context: QueryInterface }): Promise<
 
     -- A card's agreement is NULL once ended at the gateway (the last binding went); a new binding signs again.
     ALTER TABLE cards ALTER COLUMN agreement_no DROP NOT NULL;
-    -- A card whose last binding went may be bound by another person: its row then makes way for a new one.
-    ALTER TABLE verifications DROP CONSTRAINT verifications_bound_card_id_fkey,
-      ADD CONSTRAINT verifications_bound_card_id_fkey FOREIGN KEY (bound_card_id) REFERENCES cards(id) ON DELETE SET NULL;
+    -- A card whose last binding went may be bound by another person: its row is then released (kept, with its
+    -- unbindings, for the old holder's queries and repeats) and the new holder gets a row of their own.
+    ALTER TABLE cards ADD COLUMN released_at TIMESTAMPTZ;
+    ALTER TABLE cards DROP CONSTRAINT cards_card_hash_key;
+    CREATE UNIQUE INDEX cards_card_hash_held ON cards (card_hash) WHERE released_at IS NULL;
+    CREATE INDEX cards_card_hash ON cards (card_hash);
 
     -- The latest unbinding of a (channel, user, card): in progress (busy_until, unbound_at NULL) or done.
     CREATE TABLE unbindings (
       id BIGSERIAL PRIMARY KEY,
       channel TEXT NOT NULL,
       user_id TEXT NOT NULL,
-      card_id TEXT NOT NULL REFERENCES cards(id) ON DELETE CASCADE,
+      card_id TEXT NOT NULL REFERENCES cards(id),
       cycle INT NOT NULL DEFAULT 1,
       agreement_no TEXT,
       busy_until TIMESTAMPTZ,
@@ -95,8 +98,10 @@ export async function up({ context: qi }: { context: QueryInterface }): Promise<
 export async function down({ context: qi }: { context: QueryInterface }): Promise<void> {
   await qi.sequelize.query(`
     DROP TABLE sandbox_callbacks, callback_events, binding_failures, unbindings, channel_callback_hosts;
-    ALTER TABLE verifications DROP CONSTRAINT verifications_bound_card_id_fkey,
-      ADD CONSTRAINT verifications_bound_card_id_fkey FOREIGN KEY (bound_card_id) REFERENCES cards(id);
+    DROP INDEX cards_card_hash, cards_card_hash_held;
+    DELETE FROM cards WHERE released_at IS NOT NULL;
+    ALTER TABLE cards DROP COLUMN released_at, ADD CONSTRAINT cards_card_hash_key UNIQUE (card_hash);
+    UPDATE cards SET agreement_no = '' WHERE agreement_no IS NULL;
     ALTER TABLE cards ALTER COLUMN agreement_no SET NOT NULL;
     ALTER TABLE bindings DROP COLUMN notify_url;
     ALTER TABLE verifications DROP COLUMN notify_url;
