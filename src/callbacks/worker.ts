@@ -1,4 +1,4 @@
-import { notifyUrlProblem } from '../domain/channel.ts';
+import { LOOPBACK, notifyUrlProblem } from '../domain/channel.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { signedHeaders } from '../sdk/sign.ts';
@@ -27,8 +27,8 @@ export interface WorkerDeps {
   metrics?: Metrics;
 }
 
-/** How many events one pass claims, and so posts at once. */
-const BATCH = 16;
+/** How many tries one instance has in flight at most: a slow or silent partner holds one each, not the others. */
+const CONCURRENCY = 16;
 
 /**
  * Delivers the outbox: every instance runs one. Each pass claims due events (no two workers claim the same try),
@@ -39,18 +39,29 @@ const BATCH = 16;
 export class CallbackWorker {
   constructor(private readonly deps: WorkerDeps) {}
 
-  /** One pass; returns how many tries it made. */
+  /** One pass, waiting for its tries (tests run passes themselves); returns how many tries it made. */
   async deliverDue(): Promise<number> {
-    const { config, outbox } = this.deps;
-    const now = this.deps.now();
-    // a try outlasts its POST: a worker that dies mid-try leaves the event due again after this
-    const lease = new Date(now.getTime() + config.timeoutMs + 5000);
-    const claimed = await outbox.claim(now, lease, BATCH);
+    const claimed = await this.claim(CONCURRENCY);
     await Promise.all(claimed.map((event) => this.deliver(event)));
     return claimed.length;
   }
 
+  private claim(limit: number): Promise<Claimed[]> {
+    const now = this.deps.now();
+    // a try outlasts its POST: a worker that dies mid-try leaves the event due again after this
+    return this.deps.outbox.claim(now, new Date(now.getTime() + this.deps.config.timeoutMs + 5000), limit);
+  }
+
+  /** One try, whatever happens to it: an error of ours leaves the event to its lease, due again after it. */
   private async deliver(event: Claimed): Promise<void> {
+    try {
+      await this.tryOnce(event);
+    } catch (err) {
+      this.deps.log.warn({ err, event: event.id }, 'callback try failed on our side; due again after its lease');
+    }
+  }
+
+  private async tryOnce(event: Claimed): Promise<void> {
     const { config, outbox, log } = this.deps;
     const channel = await this.deps.channels.find(event.channel);
     const url = new URL(event.url);
@@ -74,30 +85,49 @@ export class CallbackWorker {
     if (delivered) log.info(fields, 'callback delivered');
     else if (retryAt) log.warn({ ...fields, error, retry_at: retryAt.toISOString() }, 'callback not acknowledged; will retry');
     else log.error({ ...fields, error }, 'callback dead-lettered after its last try');
+    // A loopback address is the sandbox's own machine, not a partner's: its answer's body is not shown to whoever asks
+    // (the sandbox channel is public), only its status.
+    const shown = LOOPBACK.has(url.hostname) ? { ...result, body: null } : result;
     await this.deps.sandbox
-      ?.keepCallback({ ...event, attempt: event.attempts, at: now, headers, result })
+      ?.keepCallback({ ...event, attempt: event.attempts, at: now, headers, result: shown })
       .catch((err) => log.warn({ err }, 'the sandbox could not keep a callback try'));
   }
 
-  /** Runs passes every pollMs (and again at once while they find a full batch); returns a stop function. */
+  /**
+   * Keeps up to CONCURRENCY tries in flight: it claims what is due whenever a place is free, and looks every pollMs;
+   * a try that ends frees its place at once. Returns a stop function, which waits for the tries in flight.
+   */
   start(): () => Promise<void> {
+    const inFlight = new Set<Promise<void>>();
     let stopped = false;
-    let running: Promise<void> = Promise.resolve();
-    const pass = async () => {
+    let looking = false;
+    const look = async () => {
+      if (stopped || looking) return;
+      looking = true;
       try {
-        while (!stopped && (await this.deliverDue()) === BATCH);
+        while (!stopped && inFlight.size < CONCURRENCY) {
+          const claimed = await this.claim(CONCURRENCY - inFlight.size);
+          for (const event of claimed) {
+            const attempt: Promise<void> = this.deliver(event).finally(() => {
+              inFlight.delete(attempt);
+              void look();
+            });
+            inFlight.add(attempt);
+          }
+          if (claimed.length === 0) break;
+        }
       } catch (err) {
-        this.deps.log.warn({ err }, 'callback delivery pass failed; will retry');
+        this.deps.log.warn({ err }, 'looking for due callbacks failed; will look again');
+      } finally {
+        looking = false;
       }
     };
-    const timer = setInterval(() => {
-      running = running.then(pass);
-    }, this.deps.config.pollMs);
+    const timer = setInterval(() => void look(), this.deps.config.pollMs);
     timer.unref();
     return async () => {
       stopped = true;
       clearInterval(timer);
-      await running;
+      while (looking || inFlight.size > 0) await Promise.race([...inFlight, new Promise((r) => setTimeout(r, 10))]);
     };
   }
 }

@@ -17,7 +17,8 @@ export interface Channel {
 /** The sandbox channel: on only while the sandbox is, with a published secret. */
 export const DEMO: Channel = { code: 'DEMO', cardTypes: [0, 1], secrets: ['demo-secret'], callbackHosts: [], defaultNotifyUrl: null };
 
-const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
+/** Loopback hosts as a URL names them. */
+export const LOOPBACK: ReadonlySet<string> = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 /**
  * Why a callback address cannot be one of the channel's, or undefined when it can: https to one of its registered

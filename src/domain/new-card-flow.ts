@@ -100,7 +100,13 @@ export class NewCardFlow {
     const { stores } = this.deps;
     const refused = reviewCard(card, channel.cardTypes, body.bank_card_type != null);
     // the same refusal of the same details is one failed attempt, however often it is sent
-    if (refused) return stores.transaction((tx) => this.fail(tx, request, refused, `details:${request.key.detailsHash}`));
+    if (refused) {
+      return stores.transaction(async (tx) => {
+        // the address it gives is the flow's newest all the same
+        if (request.notifyUrl) await stores.verifications.rememberNotifyUrl(tx, request.key, request.notifyUrl);
+        return this.fail(tx, request, refused, `details:${request.key.detailsHash}`);
+      });
+    }
     const code = body.verify_code || undefined;
     // A confirmation retried after the binding (or for a card bound to someone else) is answered without a lock.
     if (code !== undefined) {
@@ -175,7 +181,8 @@ export class NewCardFlow {
     const { vault } = this.deps;
     const bankAddress = body.bank_address ?? null;
     return {
-      notifyUrl: body.notify_url ?? null,
+      // as a URL reads it (host in lower case and punycode): the address kept and delivered to is the one checked
+      notifyUrl: body.notify_url === undefined ? null : new URL(body.notify_url).href,
       channel,
       key: {
         channel: channel.code,

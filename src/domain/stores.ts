@@ -74,6 +74,8 @@ export interface VerificationStore {
   /** Ends the lease of a code just sent, if that code is still the row's latest; false otherwise. */
   markCodeSent(flow: Verification, now: Date): Promise<boolean>;
   generationOf(id: string): Promise<number | undefined>;
+  /** Keeps a callback address as the flow's newest, if the flow has a row. */
+  rememberNotifyUrl(tx: Tx, key: FlowKey, url: string): Promise<void>;
   /** The newest callback address given for the flow, read without a lock (null: none, or no such flow). */
   notifyUrlOf(tx: Tx, key: FlowKey): Promise<string | null>;
   /**

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import { Op, type Transaction } from 'sequelize';
 import type { Vault } from '../crypto/vault.ts';
 import { CHANNEL_CODE, DEMO, notifyUrlProblem, type Channel } from '../domain/channel.ts';
@@ -63,7 +64,10 @@ export class ChannelStore {
     } catch {
       throw new Error(`not a host name: "${host}"`);
     }
-    if (parsed !== host.toLowerCase()) throw new Error(`a host is a name or address only (no scheme, port or path): "${host}"`);
+    // an internationalised name is kept as a URL names it (punycode)
+    if (parsed !== domainToASCII(host.toLowerCase()) && parsed !== host.toLowerCase()) {
+      throw new Error(`a host is a name or address only (no scheme, port or path): "${host}"`);
+    }
     await this.known(code);
     await sql(
       this.db,
@@ -75,11 +79,12 @@ export class ChannelStore {
 
   /** Removes a callback host; the channel's default address may not name it any more. */
   async removeCallbackHost(code: string, host: string): Promise<void> {
+    const name = domainToASCII(host.toLowerCase()) || host.toLowerCase();
     const channel = await this.callbacksOf(code);
-    if (channel.defaultNotifyUrl && new URL(channel.defaultNotifyUrl).hostname === host.toLowerCase()) {
-      throw new Error(`the default address ${channel.defaultNotifyUrl} names ${host}: change or clear it first`);
+    if (channel.defaultNotifyUrl && new URL(channel.defaultNotifyUrl).hostname === name) {
+      throw new Error(`the default address ${channel.defaultNotifyUrl} names ${name}: change or clear it first`);
     }
-    await sql(this.db, undefined, 'DELETE FROM channel_callback_hosts WHERE channel = $1 AND host = $2', [code, host.toLowerCase()]);
+    await sql(this.db, undefined, 'DELETE FROM channel_callback_hosts WHERE channel = $1 AND host = $2', [code, name]);
   }
 
   /** Where the channel's events go when a flow names no address; `null` clears it. */
@@ -87,7 +92,7 @@ export class ChannelStore {
     const channel = await this.callbacksOf(code);
     const problem = url === null ? undefined : url.length > 512 ? 'is over 512 characters' : notifyUrlProblem(url, channel);
     if (problem) throw new Error(`${url}: ${problem}`);
-    await sql(this.db, undefined, 'UPDATE channels SET default_notify_url = $2 WHERE code = $1', [code, url]);
+    await sql(this.db, undefined, 'UPDATE channels SET default_notify_url = $2 WHERE code = $1', [code, url && new URL(url).href]);
   }
 
   /** The channel's callback hosts and default address. */

@@ -92,6 +92,15 @@ export class PgVerificationStore implements VerificationStore {
     return changed === 1;
   }
 
+  async rememberNotifyUrl(tx: Tx, key: FlowKey, url: string): Promise<void> {
+    await sql(this.db, tx, 'UPDATE verifications SET notify_url = $4 WHERE channel = $1 AND user_id = $2 AND card_hash = $3', [
+      key.channel,
+      key.userId,
+      key.cardHash,
+      url,
+    ]);
+  }
+
   async notifyUrlOf(tx: Tx, key: FlowKey): Promise<string | null> {
     const [row] = await sql<{ notify_url: string | null }>(
       this.db,

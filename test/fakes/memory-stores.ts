@@ -173,6 +173,12 @@ export class MemoryStores implements BindingStores {
       Object.assign(row, { busy_until: null, code_sent_at: now, updated_at: now });
       return true;
     },
+    rememberNotifyUrl: async (_tx: Tx, key: FlowKey, url: string) => {
+      const flow = this.tables.verifications.find(
+        (v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash,
+      );
+      if (flow) flow.notify_url = url;
+    },
     notifyUrlOf: async (_tx: Tx, key: FlowKey) =>
       this.tables.verifications.find((v) => v.channel === key.channel && v.user_id === key.userId && v.card_hash === key.cardHash)
         ?.notify_url ?? null,

@@ -403,7 +403,7 @@ describe('callbacks: the outbox delivers binding events to the partner', () => {
     expect(partner.requests[0].verified).to.equal(true);
   });
 
-  it('shows every try at GET /sandbox/callbacks, newest first, with what was sent and what the partner answered', async () => {
+  it('shows every try at GET /sandbox/callbacks, newest first, with what was sent and how the partner answered (no body from loopback)', async () => {
     const svc = await serve();
     partner.script({ status: 500, body: 'busy' }, { reset: true }).answer({ status: 200, body: 'ok' });
     await bindWithCallback(svc);
@@ -417,9 +417,9 @@ describe('callbacks: the outbox delivers binding events to the partner', () => {
     expect(answer.status).to.equal(200);
     const tries = answer.body.deliveries;
     expect(tries.map((t) => [t.attempt, t.response_status, t.response_body, t.error])).to.deep.equal([
-      [3, 200, 'ok', null],
+      [3, 200, null, null],
       [2, null, null, 'ECONNRESET'],
-      [1, 500, 'busy', null],
+      [1, 500, null, null],
     ]);
     const received = [...partner.requests].reverse();
     tries.forEach((t, i) => {

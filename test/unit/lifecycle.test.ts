@@ -33,6 +33,20 @@ describe('lifecycle: events (in-memory stores)', () => {
     expect(event.data).to.deep.include({ bank_card: '622202*********2723', open_bank: 'ICBC', bank_card_type: 0 });
   });
 
+  it("keeps the address a refused request gives as the flow's newest", async () => {
+    const t = setUp();
+    await t.bind({ notify_url: `${HOOK}/A` }, 2_000, ACME);
+    const code = t.phone.latest();
+    expect(status(await t.bind({ verify_code: code, open_bank: 'ABC', notify_url: `${HOOK}/B` }, 2_000, ACME))).to.equal(
+      'BIN_BANK_MISMATCH',
+    );
+    await t.bind({ verify_code: code }, 2_000, ACME);
+    expect(t.stores.tables.events.map((e) => [e.type, e.url])).to.deep.equal([
+      ['binding.failed', `${HOOK}/B`],
+      ['binding.bound', `${HOOK}/B`],
+    ]);
+  });
+
   it("sends a flow's events to the channel's default address when it names none, and nowhere without one", async () => {
     const t = setUp();
     await bindFor(t, {}, ACME);
