@@ -30,3 +30,8 @@ format:
 	npm run format
 docs-config:
 	npm run docs:config
+.PHONY: build start-prod
+build:
+	npm run build
+start-prod:
+	npm run start:prod
