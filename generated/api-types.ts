@@ -626,7 +626,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds */
+        /** @description 服务繁忙（过载保护）或数据库暂不可用，按 Retry-After 秒后重试 / overloaded (refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout), or the database cannot be reached (answered within the request deadline); retry after Retry-After seconds */
         ServiceUnavailable: {
             headers: {
                 /**

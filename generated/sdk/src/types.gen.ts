@@ -516,7 +516,7 @@ export type BindCardErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护）或数据库暂不可用，按 Retry-After 秒后重试 / overloaded (refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout), or the database cannot be reached (answered within the request deadline); retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
@@ -583,7 +583,7 @@ export type BankCardListErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护）或数据库暂不可用，按 Retry-After 秒后重试 / overloaded (refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout), or the database cannot be reached (answered within the request deadline); retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
@@ -650,7 +650,7 @@ export type QueryBindingErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护）或数据库暂不可用，按 Retry-After 秒后重试 / overloaded (refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout), or the database cannot be reached (answered within the request deadline); retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
@@ -717,7 +717,7 @@ export type UnbindCardErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护）或数据库暂不可用，按 Retry-After 秒后重试 / overloaded (refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout), or the database cannot be reached (answered within the request deadline); retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
@@ -763,7 +763,7 @@ export type SandboxCallbacksErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护）或数据库暂不可用，按 Retry-After 秒后重试 / overloaded (refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout), or the database cannot be reached (answered within the request deadline); retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
@@ -809,7 +809,7 @@ export type SandboxSmsErrors = {
      */
     500: ErrorResponse;
     /**
-     * 服务繁忙（过载保护），按 Retry-After 秒后重试 / overloaded; refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout; retry after Retry-After seconds
+     * 服务繁忙（过载保护）或数据库暂不可用，按 Retry-After 秒后重试 / overloaded (refused at once, or during a stall after at most 250 ms spent waiting for capacity, never queued toward your timeout), or the database cannot be reached (answered within the request deadline); retry after Retry-After seconds
      */
     503: ErrorResponse;
 };
