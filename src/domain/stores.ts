@@ -153,7 +153,8 @@ export interface BindingStore {
    * The person's agreement for the card, as a confirmation about to sign finds it (the card's row is locked until the
    * transaction ends, so no unbinding of the card starts meanwhile): `live` (one agreement serves all of a person's
    * bindings of a card: no new signing), `unsigning` (an unbinding is ending it now: wait), or `none` (no card, no
-   * agreement, or one whose ending failed or timed out and may have happened: sign anew).
+   * agreement, or one whose ending failed or timed out and may have happened: sign anew). Only unbindings of the
+   * card's current agreement count: one still ending an older agreement does not concern it.
    */
   agreementFor(tx: Tx, key: FlowKey, now: Date): Promise<{ state: 'live'; agreementNo: string } | { state: 'unsigning' | 'none' }>;
   /** Keeps a refusal as the (channel, user, card)'s last one, for queryBinding. */

@@ -205,8 +205,8 @@ export class PgBindingStore implements BindingStore {
     const ending = await sql<{ busy_until: Date | null }>(
       this.db,
       tx,
-      'SELECT busy_until FROM unbindings WHERE card_id = $1 AND unbound_at IS NULL AND agreement_no IS NOT NULL',
-      [card.id],
+      'SELECT busy_until FROM unbindings WHERE card_id = $1 AND unbound_at IS NULL AND agreement_no = $2',
+      [card.id, card.agreement_no],
     );
     if (ending.some((u) => u.busy_until !== null && u.busy_until > now)) return { state: 'unsigning' };
     if (ending.length > 0) return { state: 'none' }; // its ending failed or timed out: it may be over

@@ -268,7 +268,9 @@ export class MemoryStores implements BindingStores {
     agreementFor: async (_tx: Tx, key: FlowKey, now: Date) => {
       const card = this.held(key.cardHash);
       if (!card || card.personIdHash !== key.idHash || card.agreementNo === null) return { state: 'none' as const };
-      const ending = this.tables.unbindings.filter((u) => u.card_id === card.id && u.unbound_at === null && u.agreement_no !== null);
+      const ending = this.tables.unbindings.filter(
+        (u) => u.card_id === card.id && u.unbound_at === null && u.agreement_no === card.agreementNo,
+      );
       if (ending.some((u) => u.busy_until !== null && u.busy_until > now)) return { state: 'unsigning' as const };
       if (ending.length > 0) return { state: 'none' as const };
       return { state: 'live' as const, agreementNo: card.agreementNo };

@@ -258,6 +258,9 @@ describe('lifecycle: unbinding (in-memory stores)', () => {
     expect(t.auth.signs).to.equal(2);
     const renewed = t.stores.tables.cards[0].agreementNo;
     expect(renewed).not.to.equal('AG-G1-1');
+    // the new agreement is live: a third binding of the card uses it, whatever became of the old one
+    await bindFor(t, { user_id: 'third-account' }, ACME);
+    expect(t.auth.signs).to.equal(2);
     // the retry ends the agreement it set out to end, and leaves the new one to the binding that has it
     expect(status(await t.unbind({ card_id: cardId }))).to.equal('UNBOUND');
     expect(t.auth.unsigned).to.deep.equal(['AG-G1-1']);

@@ -76,7 +76,8 @@ export const bankCardList = <ThrowOnError extends boolean = false>(options: Opti
  * Reads only. Where a card, named by `card_id` or by the full `bank_card` (exactly one of them), stands for this user of
  * this channel; `data.status` is one of:
  * - `NONE`: 没有记录 / nothing known (also for a `card_id` this user never had)
- * - `PROCESSING`: 本流程的银行通道调用正在进行 / a gateway call of this flow is in progress
+ * - `PROCESSING`: 本流程的银行通道调用或该绑定的解绑正在进行 / a gateway call of this flow, or an unbinding of this
+ * binding, is in progress
  * - `SMS_SENT`: 验证码有效，见 `code_expires_at` / a code is valid until `code_expires_at`
  * - `BOUND`: 已绑定，`card_id`、脱敏卡号、开户行、卡类型、`bound_at` / bound
  * - `UNBOUND`: 已解绑，`unbound_at` / unbound
@@ -137,7 +138,8 @@ export const unbindCard = <ThrowOnError extends boolean = false>(options: Option
  *
  * 仅在沙箱开启时存在。该渠道最近 50 次事件投递：我方发出的请求与对方的应答，最新的在前。
  * Exists only while the sandbox is on. The channel's latest 50 delivery tries, newest first: the request we sent (its
- * address, signing headers and body) and the partner's answer (status and up to 2 KiB of body) or why there was none.
+ * address, signing headers and body) and the partner's answer (status and up to 2 KiB of body; no body from a loopback
+ * address, which is the sandbox's own machine) or why there was none.
  *
  */
 export const sandboxCallbacks = <ThrowOnError extends boolean = false>(options: Options<SandboxCallbacksData, ThrowOnError>): RequestResult<SandboxCallbacksResponses, SandboxCallbacksErrors, ThrowOnError> => (options.client ?? client).get<SandboxCallbacksResponses, SandboxCallbacksErrors, ThrowOnError>({ url: '/sandbox/callbacks', ...options });

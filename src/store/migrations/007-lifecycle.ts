@@ -15,8 +15,6 @@ export async function up({ context: qi }: { context: QueryInterface }): Promise<
 
     -- The newest callback address given for a flow, and the one a binding was made with (for its binding.unbound).
     ALTER TABLE verifications ADD COLUMN notify_url TEXT;
-    -- an unbinding leases every flow of the card (card_hash is never updated, so flows' updates stay HOT)
-    CREATE INDEX verifications_card ON verifications (card_hash);
     ALTER TABLE bindings ADD COLUMN notify_url TEXT;
 
     -- A card's agreement is NULL once ended at the gateway (the last binding went); a new binding signs again.
