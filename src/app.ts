@@ -169,7 +169,7 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
         );
         return retryLater(503);
       }
-      if (koa.state.channel) outage.answered(); // it read the channel from the database
+      if (koa.state.databaseAnswered) outage.answered(); // its nonce was claimed in the database
       return first;
     } catch (err) {
       if (clientClosed(koa)) return Date.now() - arrivedAt >= config.requestTimeoutMs ? TIMED_OUT : CLIENT_CLOSED;

@@ -150,6 +150,7 @@ export async function createApi(
     const verdict = verifySignature(koa.method, koa.req.url ?? koa.url, koa.headers, request.raw, request.channel);
     if (!verdict.ok) return verdict.reply;
     const claim = await nonces.claim(request.channel.code, verdict.nonce, verdict.signature, request.deadline, config.rateLimitPerSecond);
+    request.koa.state.databaseAnswered = true; // (the outage log's sign that the database is back)
     if ('replay' in claim) return replayed();
     if ('answer' in claim) return replayOf(claim.answer);
     request.claimed = { channel: request.channel.code, nonce: verdict.nonce };

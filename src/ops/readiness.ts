@@ -1,4 +1,4 @@
-import { sql, type Db } from '../store/sql.ts';
+import { dropIdle, sql, type Db } from '../store/sql.ts';
 
 /** How long the database has to answer a readiness probe. */
 export const PROBE_MS = 500;
@@ -28,7 +28,11 @@ export class Readiness {
       const probe = sql<{ names: string[] | null }>(this.db, undefined, 'SELECT array_agg(name) AS names FROM "SequelizeMeta"');
       probe.catch(() => undefined);
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_MS} ms`)), PROBE_MS);
+        timer = setTimeout(() => {
+          // a silent server: the idle connections are dead too, so the next look (and request) connects afresh
+          dropIdle(this.db);
+          reject(new Error(`no answer within ${PROBE_MS} ms`));
+        }, PROBE_MS);
       });
       const [row] = await Promise.race([probe, timeout]);
       const missing = this.migrations.filter((name) => !(row.names ?? []).includes(name));

@@ -34,18 +34,33 @@ export function connectionManager(db: Db): ConnectionManager {
  * and its pool slot forever. Past it the connection is destroyed, its work fails with DatabaseTimeout, and the pool
  * replaces it. Far above what any statement here takes; requests have answered by their own deadline long before.
  */
-export const STATEMENT_LIMIT_MS = 2_000;
+export const STATEMENT_LIMIT_MS = 1_000;
 
 /** A statement or transaction did not finish within STATEMENT_LIMIT_MS: its connection was destroyed. */
 export class DatabaseTimeout extends Error {}
 
-/** Runs `work` on `connection`; past the limit the connection is destroyed and DatabaseTimeout thrown. */
-async function limited<T>(connection: () => pg.Client | undefined, work: Promise<T>): Promise<T> {
+/** Ends a connection at once: its pending queries fail, and Sequelize's error listener takes it out of the pool. */
+export function destroy(connection: pg.Client | undefined): void {
+  (connection as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
+}
+
+/** Destroys the pool's idle connections (a third Sequelize internal: sequelize-pool's `_availableObjects`). */
+export function dropIdle(db: Db): void {
+  const pool = (db.connectionManager as unknown as { pool?: { _availableObjects?: { resource: pg.Client }[] } }).pool;
+  for (const idle of [...(pool?._availableObjects ?? [])]) destroy(idle.resource);
+}
+
+/**
+ * Runs `work` on `connection`; past the limit the connection is destroyed and DatabaseTimeout thrown. The pool's idle
+ * connections go too: they reach the same server over the same network, and a silent one would hold the next request
+ * for the whole limit again, one connection after another, long after the database is back.
+ */
+async function limited<T>(db: Db, connection: () => pg.Client | undefined, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      // its pending queries fail, and Sequelize's error listener takes it out of the pool
-      (connection() as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
+      destroy(connection());
+      dropIdle(db);
       reject(new DatabaseTimeout(`no answer from the database within ${STATEMENT_LIMIT_MS} ms`));
     }, STATEMENT_LIMIT_MS);
   });
@@ -63,6 +78,7 @@ export function transactor(db: Db): Transactor {
     transaction: (work) => {
       let connection: pg.Client | undefined;
       return limited(
+        db,
         () => connection,
         db.transaction((t) => {
           connection = connectionOf(t);
@@ -86,7 +102,7 @@ async function run(db: Db, tx: Tx | undefined, text: string, values: unknown[]):
   const pool = connectionManager(db);
   const connection = await pool.getConnection({ type: 'write' });
   try {
-    return await limited(() => connection, connection.query(statement));
+    return await limited(db, () => connection, connection.query(statement));
   } finally {
     pool.releaseConnection(connection);
   }
