@@ -5,6 +5,7 @@ import { backendFor } from '../../src/http/api.ts';
 import { poll } from '../../src/lib/poll.ts';
 import type { Check } from '../../src/ops/readiness.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
+import { TcpProxy } from '../fakes/tcp-proxy.ts';
 import { embeddedRun, poolMax, resetDb, testDatabaseUrl } from '../setup/database.ts';
 import { idNumber, seedNewCard } from '../setup/service.ts';
 
@@ -107,6 +108,17 @@ describe('graceful stop: SIGTERM drains, then no accepted request is dropped', f
     svc = undefined;
   });
 
+  /** Waits for the process to exit, at most `ms`. */
+  async function exitWithin(running: Running, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let overdue: NodeJS.Timeout | undefined;
+    return Promise.race([
+      running.exit,
+      new Promise<never>((_, reject) => {
+        overdue = setTimeout(() => reject(new Error(`still running ${ms} ms after SIGTERM`)), ms);
+      }),
+    ]).finally(() => clearTimeout(overdue));
+  }
+
   it(`turns /readyz 503 at once, answers for SHUTDOWN_DRAIN_MS, refuses after, finishes what it accepted and exits 0`, async () => {
     const running = await startProcess({
       DATABASE_URL: testDatabaseUrl(),
@@ -197,13 +209,7 @@ describe('graceful stop: SIGTERM drains, then no accepted request is dropped', f
     expect(notReady!.checks.find((c) => c.name === 'shutdown')).to.deep.include({ ok: false });
     expect((await probe('/healthz')).status, '/healthz while draining').to.equal(200);
 
-    let overdue: NodeJS.Timeout | undefined;
-    const { code, signal } = await Promise.race([
-      running.exit,
-      new Promise<never>((_, reject) => {
-        overdue = setTimeout(() => reject(new Error('still running 5 s after the drain')), DRAIN_MS + 5000);
-      }),
-    ]).finally(() => clearTimeout(overdue));
+    const { code, signal } = await exitWithin(running, DRAIN_MS + 5000);
     const exitMs = since();
     await Promise.all(loops);
     const inFlight = await slow;
@@ -246,5 +252,41 @@ describe('graceful stop: SIGTERM drains, then no accepted request is dropped', f
     // every answer the load got is one the service logged (X-Request-Id kept): the log is a fair witness above
     expect(answered.filter((s) => !served.has(s.id))).to.deep.equal([]);
     expect(logged.map((l) => l.msg)).to.include.members(['stopping: not ready; draining', 'stopped']);
+  });
+
+  it('exits 0 within seconds when SIGTERM comes while the database is black-holed', async () => {
+    // the process reaches PostgreSQL through a proxy that then lets nothing through (test/fakes/tcp-proxy.ts)
+    const proxy = await TcpProxy.start(testDatabaseUrl());
+    try {
+      const running = await startProcess({
+        DATABASE_URL: proxy.url(),
+        PORT: '0',
+        ADMIN_PORT: '0',
+        NODE_ENV: 'test',
+        SHUTDOWN_DRAIN_MS: '200',
+        DB_POOL_MAX: '4',
+      });
+      svc = running;
+      // both pools hold idle connections: nonces (the protocol pool) and the flows (the business pool)
+      const warm = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          send(
+            running.url,
+            '/demochannel/bindCard?r_c=DEMO',
+            seedNewCard({ user_id: `part-${i}`, id_number: idNumber(200 + i), user_mobile: `1350000000${i}` }),
+            `part-${i}`,
+          ),
+        ),
+      );
+      expect(warm.map((a) => a.outcome)).to.deep.equal(['answered', 'answered', 'answered', 'answered']);
+      proxy.blackhole();
+      const signalAt = performance.now();
+      running.proc.kill('SIGTERM');
+      const { code, signal } = await exitWithin(running, 5000);
+      console.log(`      exit ${code} ${Math.round(performance.now() - signalAt)} ms after SIGTERM, the database black-holed`);
+      expect(code, `exit code (signal ${signal})`).to.equal(0);
+    } finally {
+      await proxy.close();
+    }
   });
 });
