@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Sequelize, Transaction } from 'sequelize';
+import { Transaction as SequelizeTransaction, type Sequelize, type Transaction } from 'sequelize';
 import type { Transactor, Tx } from '../domain/stores.ts';
 
 // The one seam where hot statements bypass Sequelize's model and query layers: a statement with bind parameters
@@ -41,6 +41,8 @@ export class DatabaseTimeout extends Error {}
 
 /** Ends a connection at once: its pending queries fail, and Sequelize's error listener takes it out of the pool. */
 export function destroy(connection: pg.Client | undefined): void {
+  // not lent again meanwhile: the pool checks the mark, and pg reports the closed socket only later
+  if (connection) (connection as unknown as { _invalid: boolean })._invalid = true;
   (connection as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
 }
 
@@ -76,15 +78,21 @@ async function limited<T>(db: Db, connection: () => pg.Client | undefined, work:
 export function transactor(db: Db): Transactor {
   return {
     transaction: (work) => {
-      let connection: pg.Client | undefined;
-      return limited(
-        db,
-        () => connection,
-        db.transaction((t) => {
-          connection = connectionOf(t);
-          return work(t as unknown as Tx);
-        }),
-      );
+      // Sequelize's managed transaction, by hand: its connection is known from the moment the pool lends it, so a
+      // BEGIN that never returns (a silent server) is destroyed by the limit too, not left holding its connection
+      const t = new SequelizeTransaction(db, {});
+      const run = async () => {
+        await (t as unknown as { prepareEnvironment(cls: boolean): Promise<void> }).prepareEnvironment(false);
+        try {
+          const result = await work(t as unknown as Tx);
+          await t.commit();
+          return result;
+        } catch (e) {
+          await t.rollback().catch(() => undefined);
+          throw e;
+        }
+      };
+      return limited(db, () => (t as unknown as { connection?: pg.Client }).connection, run());
     },
   };
 }
