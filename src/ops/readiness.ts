@@ -1,4 +1,5 @@
-import { dropIdle, sql, type Db } from '../store/sql.ts';
+import { migrationsRun } from '../store/db.ts';
+import { dropIdle, type Db } from '../store/sql.ts';
 
 /** How long the database has to answer a readiness probe. */
 export const PROBE_MS = 500;
@@ -25,7 +26,7 @@ export class Readiness {
     const shutdown: Check = { name: 'shutdown', ok: !this.stopping, ...(this.stopping ? { detail: 'stopping (SIGTERM)' } : {}) };
     let timer: NodeJS.Timeout | undefined;
     try {
-      const probe = sql<{ names: string[] | null }>(this.db, undefined, 'SELECT array_agg(name) AS names FROM "SequelizeMeta"');
+      const probe = migrationsRun(this.db);
       probe.catch(() => undefined);
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
@@ -34,8 +35,8 @@ export class Readiness {
           reject(new Error(`no answer within ${PROBE_MS} ms`));
         }, PROBE_MS);
       });
-      const [row] = await Promise.race([probe, timeout]);
-      const missing = this.migrations.filter((name) => !(row.names ?? []).includes(name));
+      const run = await Promise.race([probe, timeout]);
+      const missing = this.migrations.filter((name) => !run.includes(name));
       const migrations: Check = missing.length
         ? { name: 'migrations', ok: false, detail: `not yet run: ${missing.join(', ')}` }
         : { name: 'migrations', ok: true };

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { Sequelize, type QueryInterface } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
+import { sql } from './sql.ts';
 import * as m001 from './migrations/001-initial.ts';
 import * as m002 from './migrations/002-partners.ts';
 import * as m003 from './migrations/003-housekeeping.ts';
@@ -59,6 +60,12 @@ export function migrator(db: Sequelize): Umzug<QueryInterface> {
     storage: new SequelizeStorage({ sequelize: db }),
     logger: undefined,
   });
+}
+
+/** The names of the migrations this database has run. */
+export async function migrationsRun(db: Sequelize): Promise<string[]> {
+  const [row] = await sql<{ names: string[] | null }>(db, undefined, 'SELECT array_agg(name) AS names FROM "SequelizeMeta"');
+  return row.names ?? [];
 }
 
 /** Brings the schema up to date; a session advisory lock keeps instances that start together from racing. */
