@@ -1,5 +1,5 @@
 import { DataTypes, type ModelAttributes, type ModelStatic, type Model, type Optional } from 'sequelize';
-import type { Verification } from '../domain/stores.ts';
+import type { Unbinding, Verification } from '../domain/stores.ts';
 import type { Db } from './sql.ts';
 
 // A typed Sequelize model of every table, matching the migrations (test/integration/models.test.ts compares them with
@@ -81,15 +81,8 @@ export interface ChannelCallbackHostRow {
   host: string;
   created_at: Date;
 }
-export interface UnbindingRow {
-  id: string;
-  channel: string;
-  user_id: string;
-  card_id: string;
-  cycle: number;
-  agreement_no: string | null;
-  busy_until: Date | null;
-  unbound_at: Date | null;
+/** The unbinding's row is the domain's record with its times. */
+export interface UnbindingRow extends Unbinding {
   created_at: Date;
   updated_at: Date;
 }

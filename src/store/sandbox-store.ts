@@ -1,4 +1,4 @@
-import { modelsOf } from './models.ts';
+import { modelsOf, type SandboxCallbackRow } from './models.ts';
 import { sql, type Db } from './sql.ts';
 
 export interface SandboxMessage {
@@ -82,15 +82,5 @@ export class SandboxStore {
   }
 }
 
-export interface SandboxCallback {
-  event_id: string;
-  type: string;
-  attempt: number;
-  url: string;
-  at: Date;
-  request_headers: Record<string, string>;
-  request_body: string;
-  response_status: number | null;
-  response_body: string | null;
-  error: string | null;
-}
+/** A callback try as GET /sandbox/callbacks shows it: its row without the row's id and channel. */
+export type SandboxCallback = Omit<SandboxCallbackRow, 'id' | 'channel'>;

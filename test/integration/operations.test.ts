@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { expect } from 'chai';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { HttpCardAuthenticator } from '../../src/providers/http-providers.ts';
 import { FakeGateway } from '../fakes/fake-gateway.ts';
 import { embeddedRun, resetDb, testDatabaseUrl } from '../setup/database.ts';
+import { startListening } from '../setup/service-process.ts';
 import { bindNewCard, seedNewCard, startService } from '../setup/service.ts';
 
 // Operations: what the metrics count, request ids, and the admin listener of the real process.
@@ -20,24 +20,16 @@ function samples(text: string, metric: string): Map<string, number> {
   return found;
 }
 
-/** The real entry point as its own process; resolves with its partner and admin URLs once both are listening. */
-async function spawnService(env: Record<string, string>): Promise<{ url: string; admin: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, DATABASE_URL: testDatabaseUrl(), PORT: '0', ADMIN_PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+/** The real entry point as its own process on the run's database. */
+const spawnService = (env: Record<string, string>) =>
+  startListening('src/main.ts', {
+    DATABASE_URL: testDatabaseUrl(),
+    PORT: '0',
+    ADMIN_PORT: '0',
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    ...env,
   });
-  let url = '';
-  let admin = '';
-  for await (const line of createInterface({ input: proc.stdout })) {
-    url ||= /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1] ?? '';
-    admin ||= /admin (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1] ?? '';
-    if (url && admin) {
-      proc.stdout.resume();
-      return { url, admin, proc };
-    }
-  }
-  throw new Error('the service exited before it listened');
-}
 
 async function stopProcess(proc: ChildProcess): Promise<number | null> {
   if (proc.exitCode !== null) return proc.exitCode;

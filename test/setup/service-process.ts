@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 
 export interface Listening {
   url: string;
+  /** the admin listener's base URL, from the start-up lines ('' when none is printed) */
+  admin: string;
   proc: ChildProcess;
   stop(): Promise<void>;
 }
@@ -27,13 +29,16 @@ export async function startListening(
     proc.kill('SIGTERM');
     if (proc.exitCode === null && proc.signalCode === null) await once(proc, 'exit');
   };
+  let admin = '';
   for await (const line of createInterface({ input: proc.stdout })) {
+    // the admin URL is on the listening line, or a line before it (a cluster's primary)
+    admin ||= /admin (https?:\/\/[0-9.]+:\d+)/.exec(line)?.[1] ?? '';
     const url = /listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1];
     if (url) {
       // keep reading, so a full pipe never blocks the process
       if (echo) proc.stdout.pipe(process.stderr);
       else proc.stdout.resume();
-      return { url, proc, stop };
+      return { url, admin, proc, stop };
     }
   }
   throw new Error(`${script} exited before it listened`);
