@@ -10,12 +10,12 @@ import { CallbackWorker } from './callbacks/worker.ts';
 import { BindingService } from './domain/binding-service.ts';
 import { CardLifecycle } from './domain/lifecycle.ts';
 import type { BindingStores } from './domain/stores.ts';
-import { faultsOf, type FaultPoint } from './faults.ts';
+import { clockOf, faultsOf, type FaultPoint } from './faults.ts';
 import { Admission } from './http/admission.ts';
 import { createApi } from './http/api.ts';
 import { createHandlers } from './http/handlers.ts';
 import { referencePages } from './http/reference.ts';
-import { protocolError, retryLater, serialize, type Reply } from './http/replies.ts';
+import { badRequest, protocolError, retryLater, serialize, type Reply } from './http/replies.ts';
 import type { CardAuthenticator, SmsSender } from './providers/provider-types.ts';
 import { HttpCardAuthenticator, HttpSmsSender } from './providers/http-providers.ts';
 import { SandboxCardAuthenticator, SandboxSmsSender } from './providers/sandbox-providers.ts';
@@ -63,7 +63,12 @@ function clientClosed(koa: Koa.Context): boolean {
 /** A Koa app wired from real or given parts; it does not listen. */
 export async function createApp(deps: AppDeps): Promise<Koa> {
   const { config, db, log } = deps;
-  const now = deps.now ?? (() => new Date());
+  const clock = deps.now ?? (() => new Date());
+  // business time: the clock's, unless the request set it (the fault switch's X-Bindcard-Clock)
+  const now = () => {
+    const shift = requestContext.getStore()?.clockShiftMs;
+    return shift === undefined ? clock() : new Date(Date.now() + shift);
+  };
   const vault = vaultFor(config);
   const sandbox = config.sandbox ? new SandboxStore(db) : undefined;
   const sandboxSms = sandbox && new SandboxSmsSender(sandbox, vault, now);
@@ -102,16 +107,20 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   }
   app.use(async (koa) => {
     const reqId = REQUEST_ID.test(koa.get('x-request-id')) ? koa.get('x-request-id') : randomUUID();
-    await requestContext.run({ reqId }, () => serve(koa, reqId));
+    const setClock = clockOf(config.faults, koa.headers);
+    const clockShiftMs = typeof setClock === 'number' ? setClock - Date.now() : undefined;
+    await requestContext.run({ reqId, clockShiftMs }, () => serve(koa, reqId, setClock === 'malformed'));
   });
   app.on('error', (err) => log.warn({ err }, 'response stream error'));
 
-  async function serve(koa: Koa.Context, reqId: string): Promise<void> {
+  async function serve(koa: Koa.Context, reqId: string, badClock: boolean): Promise<void> {
     const started = performance.now();
     const arrivedAt = Date.now();
     const faults = faultsOf(config.faults, koa.headers);
     let reply: Reply;
-    if (faults.has('overload') || !(await admission.enter())) {
+    if (badClock) {
+      reply = badRequest([{ field: 'header.X-Bindcard-Clock', rule: 'format', message: 'epoch milliseconds (digits only)' }]);
+    } else if (faults.has('overload') || !(await admission.enter())) {
       metrics.refused.inc();
       reply = retryLater(503);
     } else {

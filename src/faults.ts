@@ -4,8 +4,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 // points in the X-Bindcard-Fault header (comma-separated); without it, or with FAULTS off, the header is ignored.
 // It lets the contract run and the tests provoke the documented 500, 503 and 429 without touching any table, so they
 // are safe against a shared environment. Later fault points join this list.
+//
+// The same switch lets a request set the business clock: `X-Bindcard-Clock: <epoch milliseconds>` is the business time
+// (code expiry, the resend window, the hourly and daily limits, leases) at the request's arrival, running on with real
+// time while it is served, for that request only (nothing is kept: two instances read it alike). Signature timestamps,
+// nonces and deadlines stay on real time. Malformed, it is 400 naming the header; with the switch off it is ignored.
+// Leases are on the business clock too: a test that moves it should move it forward only and send it on every request.
 
 export const FAULT_HEADER = 'x-bindcard-fault';
+export const CLOCK_HEADER = 'x-bindcard-clock';
 
 export const FAULT_POINTS = {
   /** admission refuses the request: 503 with Retry-After */
@@ -30,6 +37,13 @@ export function faultsOf(enabled: boolean, headers: IncomingHttpHeaders): Readon
       .map((name) => name.trim())
       .filter((name): name is FaultPoint => name in FAULT_POINTS),
   );
+}
+
+/** The business time a request sets (epoch ms), when the switch is on: undefined without the header, 'malformed' if bad. */
+export function clockOf(enabled: boolean, headers: IncomingHttpHeaders): number | 'malformed' | undefined {
+  const given = headers[CLOCK_HEADER];
+  if (!enabled || given === undefined) return undefined;
+  return typeof given === 'string' && /^\d{1,15}$/.test(given) ? Number(given) : 'malformed';
 }
 
 /** An unexpected failure the fault switch injected. */

@@ -2,7 +2,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 /** The request being served, for every log line written while serving it and every gateway call it makes. */
-export const requestContext = new AsyncLocalStorage<{ reqId: string }>();
+export const requestContext = new AsyncLocalStorage<{
+  reqId: string;
+  /** business time minus real time, when the request set the business clock (test only: src/faults.ts) */
+  clockShiftMs?: number;
+}>();
 
 /** A caller's X-Request-Id is kept when it is 1–64 of these; otherwise the service makes one. */
 export const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
