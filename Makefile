@@ -35,3 +35,8 @@ build:
 	npm run build
 start-prod:
 	npm run start:prod
+.PHONY: image test-node24
+image:
+	bash scripts/image.sh
+test-node24:
+	PATH="$$(bash scripts/node-binary.sh):$$PATH" npm test

@@ -147,6 +147,8 @@ const results: Record<string, unknown> = {
   duration: DURATION,
   connections: CONNECTIONS,
   only: ONLY,
+  // the runtime measured: the service and the load processes run on this process's node (process.execPath)
+  node: process.version,
 };
 await measure(results);
 report(results, started);

@@ -51,7 +51,7 @@ export function report(results: Record<string, unknown>, started: number): void 
   const empty = results.empty as Pass;
   const framework = results.frameworkCeiling as Load;
   const lines = [
-    `bindcard benchmark · ${RUNS} runs of ${DURATION} s, ${CONNECTIONS} connections, medians · framework ceiling (bare Koa): ${framework.rps.toFixed(0)} req/s`,
+    `bindcard benchmark · Node ${process.versions.node} · ${RUNS} runs of ${DURATION} s, ${CONNECTIONS} connections, medians · framework ceiling (bare Koa): ${framework.rps.toFixed(0)} req/s`,
   ];
   lines.push('scenario        throughput and latency                                                   db ceiling   ratio');
   for (const scenario of SCENARIOS) {
