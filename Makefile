@@ -40,3 +40,6 @@ image:
 	bash scripts/image.sh
 test-node24:
 	PATH="$$(bash scripts/node-binary.sh):$$PATH" npm test
+.PHONY: chaos
+chaos:
+	bash scripts/chaos.sh
