@@ -109,14 +109,14 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
     const reqId = REQUEST_ID.test(koa.get('x-request-id')) ? koa.get('x-request-id') : randomUUID();
     const setClock = clockOf(config.faults, koa.headers);
     const clockShiftMs = typeof setClock === 'number' ? setClock - Date.now() : undefined;
-    await requestContext.run({ reqId, clockShiftMs }, () => serve(koa, reqId, setClock === 'malformed'));
+    const faults = faultsOf(config.faults, koa.headers);
+    await requestContext.run({ reqId, clockShiftMs, faults }, () => serve(koa, reqId, faults, setClock === 'malformed'));
   });
   app.on('error', (err) => log.warn({ err }, 'response stream error'));
 
-  async function serve(koa: Koa.Context, reqId: string, badClock: boolean): Promise<void> {
+  async function serve(koa: Koa.Context, reqId: string, faults: ReadonlySet<FaultPoint>, badClock: boolean): Promise<void> {
     const started = performance.now();
     const arrivedAt = Date.now();
-    const faults = faultsOf(config.faults, koa.headers);
     let reply: Reply;
     if (badClock) {
       reply = badRequest([{ field: 'header.X-Bindcard-Clock', rule: 'format', message: 'epoch milliseconds (digits only)' }]);

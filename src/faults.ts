@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { requestContext } from './log.ts';
 
 // The test-only fault switch. With FAULTS=on (which production configuration refuses), a request may name fault
 // points in the X-Bindcard-Fault header (comma-separated); without it, or with FAULTS off, the header is ignored.
@@ -21,6 +22,12 @@ export const FAULT_POINTS = {
   'rate-limit': "the request is over its channel's rate (429)",
   /** the operation fails unexpectedly after validation, as a broken database would: 500 */
   'internal-error': 'the operation fails unexpectedly (500)',
+  // Crash points: the process is killed (SIGKILL, as a machine lost) where the request reaches the point.
+  'crash-after-card-auth': 'the card review has answered and is not recorded yet',
+  'crash-after-sms': 'the SMS gateway accepted the text and it is not recorded as sent yet',
+  'crash-after-sign': 'the agreement is signed and the binding has not committed yet',
+  'crash-after-bind-commit': 'the binding has committed and the answer is not sent yet',
+  'crash-after-unsign': "an unbinding's agreement is ended at the gateway and the unbinding is not recorded yet",
 } as const;
 
 export type FaultPoint = keyof typeof FAULT_POINTS;
@@ -44,6 +51,11 @@ export function clockOf(enabled: boolean, headers: IncomingHttpHeaders): number 
   const given = headers[CLOCK_HEADER];
   if (!enabled || given === undefined) return undefined;
   return typeof given === 'string' && /^\d{1,15}$/.test(given) ? Number(given) : 'malformed';
+}
+
+/** The process dies here, as a machine lost, if the request being served named this crash point. */
+export function crashPoint(point: FaultPoint & `crash-${string}`): void {
+  if (requestContext.getStore()?.faults?.has(point)) process.kill(process.pid, 'SIGKILL');
 }
 
 /** An unexpected failure the fault switch injected. */

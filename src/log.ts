@@ -6,6 +6,8 @@ export const requestContext = new AsyncLocalStorage<{
   reqId: string;
   /** business time minus real time, when the request set the business clock (test only: src/faults.ts) */
   clockShiftMs?: number;
+  /** the fault points the request named (test only: src/faults.ts) */
+  faults?: ReadonlySet<string>;
 }>();
 
 /** A caller's X-Request-Id is kept when it is 1–64 of these; otherwise the service makes one. */

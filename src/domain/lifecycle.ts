@@ -1,6 +1,7 @@
 import type { components } from '../../generated/api-types.ts';
 import type { Config } from '../config.ts';
 import type { Vault } from '../crypto/vault.ts';
+import { crashPoint } from '../faults.ts';
 import type { Logger } from '../log.ts';
 import { poll } from '../lib/poll.ts';
 import { ProviderTimeout, withDeadline, type CardAuthenticator } from '../providers/provider-types.ts';
@@ -190,6 +191,7 @@ export class CardLifecycle {
       await withDeadline(budget, (signal) =>
         this.deps.auth.unsign(`U${unbinding.id}-${unbinding.cycle}`, unbinding.agreement_no!, masked, signal),
       );
+      crashPoint('crash-after-unsign');
       return undefined;
     } catch (e) {
       this.deps.log.warn({ call: 'unsign', unbinding: unbinding.id, err: e }, 'provider call failed');

@@ -2,6 +2,7 @@ import type { components } from '../../generated/api-types.ts';
 import { randomInt } from 'node:crypto';
 import type { Vault } from '../crypto/vault.ts';
 import type { Config } from '../config.ts';
+import { crashPoint } from '../faults.ts';
 import type { Logger } from '../log.ts';
 import {
   ProviderTimeout,
@@ -384,6 +385,7 @@ export class NewCardFlow {
     let error: Outcome | undefined;
     try {
       result = await withDeadline(budget, (signal) => this.call(step, request.details, signal));
+      crashPoint(step.call === 'auth' ? 'crash-after-card-auth' : step.call === 'sms' ? 'crash-after-sms' : 'crash-after-sign');
     } catch (e) {
       this.deps.log.warn({ call: step.call, verification: flow.id, err: e }, 'provider call failed');
       error = failure(e instanceof ProviderTimeout ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR');
@@ -413,7 +415,7 @@ export class NewCardFlow {
       // out and another one sent a newer code (whose lease stands).
       return (await stores.verifications.generationOf(flow.id)) === flow.generation ? { done: this.codeSent() } : undefined;
     }
-    return stores.transaction(async (tx): Promise<Decided | undefined> => {
+    const decided = await stores.transaction(async (tx): Promise<Decided | undefined> => {
       const review = step.call === 'auth' && !error ? ((result as AuthResult).approved ? 'APPROVED' : 'REJECTED') : null;
       const current = await stores.verifications.endLease(tx, flow, review, this.deps.now());
       if (error) return { done: error };
@@ -421,6 +423,8 @@ export class NewCardFlow {
       if (step.call === 'auth') return this.afterReview(tx, request, current, deadline); // which looks at ownership again before an SMS
       return { done: await this.commitBinding(tx, current, request, (result as { agreementNo: string }).agreementNo) };
     });
+    if (step.call === 'sign' && !error) crashPoint('crash-after-bind-commit');
+    return decided;
   }
 
   private async call(

@@ -4,16 +4,24 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sign } from '../../src/sdk/sign.ts';
 
-/** What the fake answers to one call: a status and a body (a string is sent as it is), after an optional delay. */
+/**
+ * What the fake answers to one call: a status and a body (a string is sent as it is), after an optional delay; or,
+ * with `reset`, no answer at all: the connection is reset (after the delay). Either way, with `keep` false the call is
+ * not kept for its request number (a gateway that failed before doing anything); by default a 2xx answer is kept.
+ */
 export interface FakeAnswer {
   status?: number;
   body: unknown;
   delayMs?: number;
+  reset?: boolean;
+  keep?: boolean;
 }
 export interface FakeCall {
   path: string;
   body: Record<string, unknown>;
   headers: IncomingMessage['headers'];
+  /** its request number was seen before: answered with the first answer, nothing done again (no second text) */
+  repeat: boolean;
 }
 type Script = (call: FakeCall) => FakeAnswer;
 
@@ -75,10 +83,10 @@ export class FakeGateway {
     this.answered.clear();
   }
 
-  /** The texts sent to a mobile, newest first. */
+  /** The texts delivered to a mobile (one per request number), newest first. */
   smsTo(mobile: string): string[] {
     return this.calls
-      .filter((c) => c.path === '/v1/sms/send' && c.body.mobile === mobile)
+      .filter((c) => c.path === '/v1/sms/send' && c.body.mobile === mobile && !c.repeat)
       .map((c) => String(c.body.text))
       .reverse();
   }
@@ -107,18 +115,19 @@ export class FakeGateway {
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     if (typeof key !== 'string' || body.request_no !== key)
       return this.send(res, { status: 400, body: { error: 'Idempotency-Key must be the request_no' } });
-    const call = { path: req.url!, body, headers: h };
-    this.calls.push(call);
     const stored = this.answered.get(`${req.url} ${key}`);
-    if (stored) return this.send(res, { ...stored, delayMs: 0 });
+    const call = { path: req.url!, body, headers: h, repeat: stored !== undefined };
+    this.calls.push(call);
+    if (stored) return this.send(res, { ...stored, delayMs: 0, reset: false });
     const script = this.scripts.get(req.url!) ?? DEFAULTS[req.url!];
     if (!script) return this.send(res, { status: 404, body: { error: 'no such path' } });
     const answer = script(call);
-    if ((answer.status ?? 200) < 300) this.answered.set(`${req.url} ${key}`, answer);
+    if (answer.keep ?? (answer.status ?? 200) < 300) this.answered.set(`${req.url} ${key}`, answer);
     if (answer.delayMs) {
       await sleep(answer.delayMs);
       if (gone) return;
     }
+    if (answer.reset) return void req.socket.resetAndDestroy();
     this.send(res, answer);
   }
 
