@@ -28,22 +28,21 @@ start_daemon() {
   echo $! >"$DIR/$name.pid"
 }
 
-# alive PID: the process exists and belongs to this DIR's run (guards against a recycled pid)
-alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+# alive PID: the process exists and is this DIR's (its command line names DIR: no recycled pid is ever signalled)
+alive() { [[ -n ${1:-} ]] && grep -qaF -- "$DIR" "/proc/$1/cmdline" 2>/dev/null; }
 pid_of() { [[ -f $DIR/$1.pid ]] && cat "$DIR/$1.pid" || true; }
 postmaster_of() {
   local f=$DIR/$1/data/postmaster.pid pid
   [[ -f $f ]] || return 0
   pid=$(head -1 "$f")
-  # only a postgres running on this DIR's data folder
-  if alive "$pid" && tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | grep -q -- "$DIR/$1/data"; then echo "$pid"; fi
+  if alive "$pid"; then echo "$pid"; fi
 }
 
 # wait_for SECONDS WHAT CMD...: polls CMD every 0.2 s
 wait_for() {
-  local deadline=$((SECONDS + $1)) what=$2; shift 2
+  local limit=$1 what=$2 deadline=$((SECONDS + $1)); shift 2
   until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "timed out after ${deadline}s waiting for $what"
+    ((SECONDS < deadline)) || die "timed out after ${limit} s waiting for $what"
     sleep 0.2
   done
 }
@@ -158,10 +157,14 @@ defaults
   timeout check 1s
 listen primary
   bind 127.0.0.1:$HAPROXY_PORT
-  # only the node whose Patroni says it is the running leader gets connections; when a node is marked down its
-  # sessions are cut, so no client keeps talking to a demoted primary
-  option httpchk OPTIONS /primary
+  # only the node whose Patroni holds the leader lock (/primary 200) AND whose PostgreSQL has left recovery (role
+  # master) gets connections: Patroni 3.0's /primary says 200 as soon as the lock is taken, while pg_ctl promote is
+  # still running, and a connection made then is read-only (seen: SQLSTATE 25006 on the service's writes). When a
+  # node is marked down its sessions are cut, so no client keeps talking to a demoted primary.
+  option httpchk
+  http-check send meth GET uri /primary
   http-check expect status 200
+  http-check expect rstring '"role": ?"(master|primary)"'
   default-server inter 1s fastinter 500ms downinter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
   server node1 127.0.0.1:${PG_PORT[node1]} check port ${REST_PORT[node1]}
   server node2 127.0.0.1:${PG_PORT[node2]} check port ${REST_PORT[node2]}

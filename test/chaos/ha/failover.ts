@@ -12,6 +12,7 @@ import { startListening } from '../../setup/service-process.ts';
 const DIR = process.env.HA_DIR ?? '';
 if (!DIR) throw new Error('HA_DIR: the cluster folder (run.sh sets it)');
 const CLUSTER = new URL('cluster.sh', import.meta.url).pathname;
+// cluster.sh's ports: the Patroni REST APIs and HAProxy's front
 const REST = { node1: 28008, node2: 28009 } as const;
 type Node = keyof typeof REST;
 const HAPROXY = 25000;
@@ -174,11 +175,12 @@ try {
   execFileSync(CLUSTER, ['kill', DIR, primary], { stdio: 'inherit' });
   log(`killed ${primary} (Patroni + postmaster, SIGKILL) after ${boundBefore} bound flows`);
 
-  // when the standby's Patroni first calls itself the running primary: failure detection + promotion
+  // when the standby holds the lock and has left recovery (HAProxy's criterion): failure detection + promotion
   let promotedMs = Infinity;
   void (async () => {
     while (promotedMs === Infinity && !stopping) {
-      if ((await rest(standby, 'primary')).status === 200) promotedMs = now() - killedAt;
+      const { status, json } = await rest(standby, 'primary');
+      if (status === 200 && ['master', 'primary'].includes(String(json.role))) promotedMs = now() - killedAt;
       else await sleep(100);
     }
   })();
