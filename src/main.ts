@@ -148,7 +148,7 @@ async function listenAdmin(
   const admin = createAdminServer({
     readiness,
     metrics,
-    onReadiness: (ready, detail) => (ready ? outage?.answered() : outage?.failed(new Error(detail ?? 'unreachable'), 0)),
+    onDatabaseCheck: (ok, detail) => (ok ? outage?.answered() : outage?.failed(new Error(detail ?? 'unreachable'), 0)),
   });
   admin.listen(config.adminPort, config.adminHost);
   await new Promise<void>((resolve) => {

@@ -5,8 +5,8 @@ export interface AdminDeps {
   readiness: Readiness;
   /** the Prometheus text of this process, or of every worker of a cluster */
   metrics: () => Promise<{ text: string; type: string }>;
-  /** told of each readiness result (the database outage's log) */
-  onReadiness?: (ready: boolean, detail: string | undefined) => void;
+  /** told of each probe's database check (the database outage's log); the other checks are not the database's */
+  onDatabaseCheck?: (ok: boolean, detail: string | undefined) => void;
 }
 
 /**
@@ -25,7 +25,8 @@ export function createAdminServer(deps: AdminDeps): Server {
     if (path === '/readyz') {
       void deps.readiness.checks().then((checks) => {
         const failing = checks.filter((c) => !c.ok);
-        deps.onReadiness?.(failing.length === 0, failing.find((c) => c.name === 'database')?.detail);
+        const database = checks.find((c) => c.name === 'database');
+        if (database) deps.onDatabaseCheck?.(database.ok, database.detail);
         json(failing.length ? 503 : 200, { status: failing.length ? 'not ready' : 'ready', checks });
       });
       return;
