@@ -63,13 +63,14 @@ etcd3:
   hosts: 127.0.0.1:$ETCD_CLIENT
 bootstrap:
   dcs:
-    # Failure detection is the leader key's TTL: a dead leader is noticed ttl - (0..loop_wait) s after its last
-    # refresh, i.e. 15-20 s here, then the promotion (~1 s) and HAProxy's check (~0.5 s): first success ~17-23 s
-    # after the kill, under the 30 s target. The other way round, the living leader refreshes its key every 5 s, so
-    # it may miss refreshes for 15 s (a starved Patroni, a stalled etcd fsync on a loaded 2-core machine) before it is
-    # deposed; retry_timeout 7 s bounds one DCS or PostgreSQL call before the leader demotes itself, and
-    # loop_wait + 2 x retry_timeout = 19 <= ttl, as Patroni requires, so it demotes before its key expires (never
-    # two primaries). Defaults 30/10/10 would take 20-30 s to notice and miss the target on a bad run.
+    # Failure detection is the leader key's TTL. A dead leader's key expires ttl - (0..loop_wait) s after the kill,
+    # i.e. 15-20 s here; the standby's Patroni wakes on that (etcd watch) and promotes within a second, and HAProxy's
+    # next check (0.5 s) routes to it: first success ~16-22 s after the kill (measured 20-21.5 s on a loaded 2-core
+    # machine), under the 30 s target. The other way round, the living leader refreshes its key every loop_wait = 5 s,
+    # so it may miss refreshes for 15 s (a CPU-starved Patroni, a stalled etcd fsync) before anyone else may take
+    # over; retry_timeout = 7 s bounds one DCS or PostgreSQL call before a leader that cannot reach etcd demotes
+    # itself, and loop_wait + 2 x retry_timeout = 19 s <= ttl (Patroni's rule), so it has demoted before its key can
+    # expire: never two primaries. The defaults 30/10/10 take 20-30 s just to notice: too close to the target.
     ttl: 20
     loop_wait: 5
     retry_timeout: 7
