@@ -24,6 +24,17 @@ export class Vault {
     return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8');
   }
 
+  /** A value encrypted with the id of its key, for a column with no key_id beside it. */
+  seal(plain: string): string {
+    return `${this.keyId}:${this.encrypt(plain)}`;
+  }
+
+  /** What seal made; a key no longer configured throws. */
+  open(sealed: string): string {
+    const at = sealed.indexOf(':');
+    return this.decrypt(sealed.slice(at + 1), sealed.slice(0, at));
+  }
+
   /** Keyed hash; the purpose keeps hashes of different kinds of value apart. */
   hash(purpose: string, value: string): string {
     return createHmac('sha256', this.hashKey).update(`${purpose}\0${value}`).digest('hex');

@@ -240,6 +240,7 @@ export class NewCardFlow {
           generation: flow.generation + 1,
           auth_status: null,
           code_hash: null,
+          code_enc: null,
           code_expires_at: null,
           code_sent_at: null,
           code_attempts: 0,
@@ -276,6 +277,10 @@ export class NewCardFlow {
     const { owner, counts } = await stores.limits.lockMobileAndCount(tx, key, now);
     const owned = await this.ownership(owner, request, tx);
     if (owned) return { done: owned }; // bound meanwhile, by another flow for this card
+    // A code whose text is not known to have gone (the send timed out, failed or died with its process) goes again, the
+    // same code under the same request number: the gateway sends one text for it, and whichever arrives works. Its
+    // send was counted when it was issued.
+    const unsent = live && flow.code_sent_at === null && now < flow.code_expires_at! ? this.openCode(flow) : undefined;
     const smsLimit =
       counts.smsMobileHour >= config.smsPerMobileHour
         ? 'mobile_hour'
@@ -284,7 +289,7 @@ export class NewCardFlow {
           : counts.smsCardHour >= config.smsPerCardHour
             ? 'card_hour'
             : undefined;
-    if (smsLimit) {
+    if (smsLimit && !unsent) {
       this.deps.observe?.smsRefused(smsLimit);
       return { done: failure('SMS_RATE_LIMITED') };
     }
@@ -300,6 +305,15 @@ export class NewCardFlow {
       }
       return { call: 'auth', flow: await stores.verifications.startReview(tx, flow, this.lease(), now) };
     }
+    if (unsent) {
+      // good for CODE_TTL from this send, as its text says
+      const expires = new Date(now.getTime() + config.codeTtlSeconds * 1000);
+      return {
+        call: 'sms',
+        flow: await stores.verifications.update(tx, flow, { code_expires_at: expires, busy_until: this.lease() }, now),
+        code: unsent,
+      };
+    }
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = flow.code_seq + 1;
     const issued = await stores.verifications.issueCode(
@@ -308,6 +322,7 @@ export class NewCardFlow {
       {
         code_seq: seq,
         code_hash: this.codeHash(flow.id, seq, code),
+        code_enc: this.deps.vault.seal(code),
         code_expires_at: new Date(now.getTime() + config.codeTtlSeconds * 1000),
         code_sent_at: null,
         code_attempts: 0,
@@ -326,6 +341,16 @@ export class NewCardFlow {
 
   private codeHash(verificationId: string, seq: number, code: string): string {
     return this.deps.vault.hash('code', `${verificationId}:${seq}:${code}`);
+  }
+
+  /** The flow's current code in clear, if it can be had (not kept before migration 008, or its key is retired). */
+  private openCode(flow: Verification): string | undefined {
+    if (flow.code_enc === null) return undefined;
+    try {
+      return this.deps.vault.open(flow.code_enc);
+    } catch {
+      return undefined;
+    }
   }
 
   // The confirmation locks the row before it looks at ownership, so a binding that commits meanwhile is seen.
@@ -473,7 +498,7 @@ export class NewCardFlow {
     );
     // another person's confirmation committed first
     if (!made.samePerson) return this.fail(tx, request, 'CARD_BOUND_TO_OTHER', `owner:${flow.id_number_hash}:${made.cardId}`, flow);
-    await stores.verifications.update(tx, flow, { bound_card_id: made.cardId, code_hash: null }, now);
+    await stores.verifications.update(tx, flow, { bound_card_id: made.cardId, code_hash: null, code_enc: null }, now);
     const event: LifecycleEvent = {
       key: eventKey(this.deps.vault, `bound:${flow.id}:${flow.code_seq}`),
       type: 'binding.bound',

@@ -36,6 +36,8 @@ export interface Verification {
   auth_status: 'APPROVED' | 'REJECTED' | null;
   code_seq: number;
   code_hash: string | null;
+  /** the same code, encrypted with its key id (Vault.seal): sent again while its text is not known to have gone */
+  code_enc: string | null;
   code_expires_at: Date | null;
   code_sent_at: Date | null;
   code_attempts: number;

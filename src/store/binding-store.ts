@@ -31,7 +31,7 @@ export function ownerSql(at: OwnerParams): string {
 
 /** The columns of a flow's row, named: a prepared statement's result must not change shape when a migration adds one. */
 export const VERIFICATION_COLUMNS = `id, channel, user_id, card_hash, details_hash, id_number_hash, mobile_hash, generation, auth_status,
-  code_seq, code_hash, code_expires_at, code_sent_at, code_attempts, code_tried, code_verified_at, bound_card_id, busy_until,
+  code_seq, code_hash, code_enc, code_expires_at, code_sent_at, code_attempts, code_tried, code_verified_at, bound_card_id, busy_until,
   notify_url, created_at, updated_at`;
 
 /**

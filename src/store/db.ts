@@ -9,6 +9,7 @@ import * as m004 from './migrations/004-rate-slots.ts';
 import * as m005 from './migrations/005-verifications-hot.ts';
 import * as m006 from './migrations/006-hardening.ts';
 import * as m007 from './migrations/007-lifecycle.ts';
+import * as m008 from './migrations/008-code-resend.ts';
 
 /** The replay-protection pool's name (application_name), apart from the business pool's 'bindcard'. */
 export const PROTOCOL_POOL_NAME = 'bindcard-protocol';
@@ -51,6 +52,7 @@ export const MIGRATIONS = [
   { name: '005-verifications-hot', ...m005 },
   { name: '006-hardening', ...m006 },
   { name: '007-lifecycle', ...m007 },
+  { name: '008-code-resend', ...m008 },
 ];
 
 export function migrator(db: Sequelize): Umzug<QueryInterface> {

@@ -176,6 +176,7 @@ export interface Models {
     | 'auth_status'
     | 'code_seq'
     | 'code_hash'
+    | 'code_enc'
     | 'code_expires_at'
     | 'code_sent_at'
     | 'code_attempts'
@@ -269,6 +270,7 @@ export function tables(): { [M in keyof Models]: [table: string, ModelAttributes
         auth_status: maybeText(),
         code_seq: { ...int(), defaultValue: 0 },
         code_hash: maybeText(),
+        code_enc: maybeText(),
         code_expires_at: maybeTime(),
         code_sent_at: maybeTime(),
         code_attempts: { ...int(), defaultValue: 0 },

@@ -52,9 +52,13 @@ export class ScriptedAuth implements CardAuthenticator {
 
 /** The borrower's phone. */
 export class Phone implements SmsSender {
+  /** the texts the gateway accepted */
   texts: { requestNo: string; mobile: string; code: string }[] = [];
+  /** every send asked for, accepted or not */
+  sends: { requestNo: string; code: string }[] = [];
   next: ((signal: AbortSignal) => Promise<void>)[] = [];
   async send(requestNo: string, mobile: string, code: string, _text: string, signal: AbortSignal): Promise<void> {
+    this.sends.push({ requestNo, code });
     await this.next.shift()?.(signal);
     this.texts.push({ requestNo, mobile, code });
   }

@@ -133,6 +133,7 @@ export class MemoryStores implements BindingStores {
           auth_status: null,
           code_seq: 0,
           code_hash: null,
+          code_enc: null,
           code_expires_at: null,
           code_sent_at: null,
           code_attempts: 0,

@@ -105,6 +105,51 @@ describe('new-card flow (in-memory stores)', () => {
     expect(phone.texts).to.have.length(1);
   });
 
+  it('sends a code whose send timed out again: the same code under the same request number, counted once; it binds', async () => {
+    const { bind, phone, stores } = setUp();
+    phone.next.push(hangs);
+    expect(status(await bind({}))).to.equal('PROVIDER_TIMEOUT');
+    expect(status(await bind({}))).to.equal('SMS_SENT');
+    const [first, again] = phone.sends;
+    expect(again).to.deep.equal(first);
+    expect(stores.tables.smsSends).to.have.length(1);
+    expect(status(await bind({ verify_code: first.code }))).to.equal('BOUND');
+  });
+
+  it('sends the same code again after a failed send, even at the SMS limit; the code is kept encrypted, never in clear', async () => {
+    const { bind, phone, stores } = setUp({ smsPerMobileHour: 1 });
+    phone.next.push(async () => {
+      throw new ProviderError('sms down');
+    });
+    expect(status(await bind({}))).to.equal('PROVIDER_ERROR');
+    const [row] = stores.tables.verifications;
+    expect(row.code_enc).to.be.a('string').and.not.contain(phone.sends[0].code);
+    expect(status(await bind({}))).to.equal('SMS_SENT');
+    expect(phone.sends.map((s) => s.requestNo)).to.deep.equal([phone.sends[0].requestNo, phone.sends[0].requestNo]);
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('BOUND');
+    expect(stores.tables.verifications[0].code_enc).to.equal(null); // spent with the binding
+  });
+
+  it('gives an unsent code CODE_TTL from its new send; past its expiry a retry makes a new code instead', async () => {
+    const { bind, phone, stores, advance } = setUp();
+    phone.next.push(hangs);
+    await bind({});
+    advance(200);
+    await bind({}); // sent again at 200 s: good until 500 s
+    advance(250);
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('BOUND');
+
+    const other = setUp();
+    other.phone.next.push(hangs);
+    await other.bind({});
+    other.advance(300);
+    expect(status(await other.bind({}))).to.equal('SMS_SENT');
+    const [first, second] = other.phone.sends;
+    expect(second.requestNo).not.to.equal(first.requestNo);
+    expect(other.stores.tables.smsSends).to.have.length(2);
+    expect(stores.tables.smsSends).to.have.length(1);
+  });
+
   it('makes a duplicate wait for the lease holder and answer from the row: one review, one text', async () => {
     const { bind, auth, phone } = setUp({ providerTimeoutMs: 2_000 });
     const review = held<AuthResult>();
