@@ -1,0 +1,97 @@
+// The cast of one sequence: a handful of users (three people, one of them with two user ids) sharing three cards and
+// two mobiles. Every sequence gets numbers of its own, so nothing a sequence (or a shrinking attempt) did is seen by the
+// next one: a clean state without truncating the database between runs.
+import { randomInt } from 'node:crypto';
+import { withCheckChar } from '../../setup/seed.ts';
+
+/** What the sandbox's bank does with a card, by its last four digits (docs/partners.md#sandbox). */
+export type CardBehaviour = 'plain' | 'unsign-fails-once' | 'rejected';
+
+export interface WorldCard {
+  number: string;
+  masked: string;
+  behaviour: CardBehaviour;
+}
+
+export interface WorldUser {
+  id: string;
+  person: number;
+  /** index into mobiles: the mobile this user's requests give unless they name the other one */
+  mobile: number;
+}
+
+export interface WorldPerson {
+  name: string;
+  idNumber: string;
+}
+
+export interface World {
+  users: WorldUser[];
+  persons: WorldPerson[];
+  cards: WorldCard[];
+  mobiles: string[];
+}
+
+/** The people: user u1 and u2 are one person under two user ids (they share one agreement), u3 and u4 are others. */
+export const USERS: Omit<WorldUser, 'id'>[] = [
+  { person: 0, mobile: 0 },
+  { person: 0, mobile: 1 },
+  { person: 1, mobile: 1 },
+  { person: 2, mobile: 0 },
+];
+const NAMES = ['张三', '李四', '王五'];
+const LAST4: Record<CardBehaviour, () => string> = {
+  plain: () => `7${randomInt(0, 1000).toString().padStart(3, '0')}`,
+  'unsign-fails-once': () => '0003',
+  rejected: () => '0501',
+};
+export const CARD_BEHAVIOURS: CardBehaviour[] = ['plain', 'unsign-fails-once', 'rejected'];
+
+function digits(n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += String(randomInt(0, 10));
+  return s;
+}
+
+/** An ICBC debit number (BIN 622202, 19 digits) ending in `last4`, made Luhn-valid by the digit before them. */
+export function icbcDebitCard(last4: string): string {
+  const head = `622202${digits(8)}`;
+  for (let fix = 0; fix < 10; fix++) {
+    const card = `${head}${fix}${last4}`;
+    if (luhnOk(card)) return card;
+  }
+  throw new Error('unreachable: one digit always makes a Luhn sum');
+}
+
+export function luhnOk(card: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < card.length; i++) {
+    let d = Number(card[card.length - 1 - i]);
+    if (i % 2 === 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/** A resident ID of Beijing (110108) born on a day of the 1980s, with its check character. */
+function idNumber(): string {
+  const born = new Date(Date.UTC(1980, 0, 1) + randomInt(0, 3650) * 86_400_000);
+  const ymd = born.toISOString().slice(0, 10).replaceAll('-', '');
+  return withCheckChar(`110108${ymd}${digits(3)}`);
+}
+
+let worlds = 0;
+
+export function makeWorld(): World {
+  const tag = `${Date.now().toString(36)}${(worlds++).toString(36)}`;
+  const cards = CARD_BEHAVIOURS.map((behaviour) => {
+    const number = icbcDebitCard(LAST4[behaviour]());
+    return { number, masked: `${number.slice(0, 6)}*********${number.slice(-4)}`, behaviour };
+  });
+  return {
+    users: USERS.map((u, i) => ({ ...u, id: `mbt-${tag}-u${i + 1}` })),
+    persons: NAMES.map((name) => ({ name, idNumber: idNumber() })),
+    cards,
+    mobiles: [`139${digits(8)}`, `138${digits(8)}`],
+  };
+}
