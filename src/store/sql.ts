@@ -39,6 +39,15 @@ export const STATEMENT_LIMIT_MS = 1_000;
 /** A statement or transaction did not finish within STATEMENT_LIMIT_MS: its connection was destroyed. */
 export class DatabaseTimeout extends Error {}
 
+/** SQLSTATE read_only_sql_transaction: the server is not (or no longer, or not yet) the primary. */
+export const READ_ONLY = '25006';
+
+/** Whether a write failed because the server is read-only (pg's error, as Sequelize wraps it or not). */
+function readOnly(error: unknown): boolean {
+  const e = error as { code?: unknown; parent?: { code?: unknown } } | undefined;
+  return e?.code === READ_ONLY || e?.parent?.code === READ_ONLY;
+}
+
 /** Ends a connection at once: its pending queries fail, and Sequelize's error listener takes it out of the pool. */
 export function destroy(connection: pg.Client | undefined): void {
   // not lent again meanwhile: the pool checks the mark, and pg reports the closed socket only later
@@ -69,6 +78,14 @@ async function limited<T>(db: Db, connection: () => pg.Client | undefined, work:
   work.catch(() => undefined); // settled after the timeout: nobody is waiting for it any more
   try {
     return await Promise.race([work, timedOut]);
+  } catch (e) {
+    // A failover left this connection on a read-only server (the old primary, or one not yet promoted); the pool's
+    // idle ones reach the same server: new connections go where the database's address leads now.
+    if (readOnly(e)) {
+      destroy(connection());
+      dropIdle(db);
+    }
+    throw e;
   } finally {
     clearTimeout(timer);
   }

@@ -12,7 +12,7 @@ import { Readiness, type Check } from '../../src/ops/readiness.ts';
 import { connect, MIGRATIONS } from '../../src/store/db.ts';
 import { sql, STATEMENT_LIMIT_MS, transactor } from '../../src/store/sql.ts';
 import { TcpProxy } from '../fakes/tcp-proxy.ts';
-import { embeddedRun, resetDb, testDatabaseUrl } from '../setup/database.ts';
+import { embeddedRun, resetDb, testDatabaseUrl, testDb } from '../setup/database.ts';
 import { idNumber, seedNewCard, startService, type Answer, type Service } from '../setup/service.ts';
 
 // The service's database goes away behind a TCP proxy (test/fakes/tcp-proxy.ts): cut (the host is gone: connections
@@ -316,6 +316,36 @@ describe('database down: 503 with Retry-After by the deadline, one log line per 
     const closed = await Promise.race([db.close().then(() => true), sleep(3000).then(() => false)]);
     expect(closed, 'the pool closes within 3 s').to.equal(true);
     console.log(`      the pool closed ${Math.round(performance.now() - closing)} ms after it was asked to`);
+  });
+
+  it('read-only, as a failover leaves it (the old primary, a standby not yet promoted): 503 Retry-After: 1 at once; served again within a second of it being writable', async () => {
+    await warmUp();
+    const name = new URL(testDatabaseUrl()).pathname.slice(1);
+    // every connection made from now on is read-only; the pool's are cut, as HAProxy cuts them when a node goes down
+    await testDb().query(`ALTER DATABASE "${name}" SET default_transaction_read_only = on`);
+    let restoredAt: number;
+    try {
+      await proxy.cut();
+      await proxy.restore();
+      for (let round = 0; round < 3; round++) {
+        for (const [what, send] of [
+          ['bindCard', () => svc.bind(newPerson())],
+          ['bankCardList of ACME', () => svc.list('u1', 'ACME')],
+        ] as const) {
+          expectRetryLater(await send(), `${what}, round ${round}`);
+          answered503++;
+        }
+      }
+    } finally {
+      await testDb().query(`ALTER DATABASE "${name}" RESET default_transaction_read_only`);
+      restoredWall = Date.now();
+      restoredAt = performance.now();
+    }
+    // the read-only connections were destroyed as they failed: the next ones are writable
+    const back = await recovery(restoredAt);
+    expect(back.ms).to.be.below(RECOVERY_MS);
+    await expectServingAgain(restoredAt);
+    expectOneOutageLogged();
   });
 
   it('a request that needs no database during an outage does not end it in the log', async () => {
