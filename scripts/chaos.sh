@@ -11,7 +11,7 @@ mocha() { npx mocha --config test/chaos/mocharc.json "$@"; }
 
 # name, budget in seconds, command
 STAGES=(
-  "model 420 mocha test/chaos/model/model.test.ts"
+  "model 420 npx mocha --config test/chaos/model/mocharc.json"
   "crash 300 mocha test/chaos/crash-points.test.ts"
   "gateways 180 mocha test/integration/gateway-faults.test.ts"
   "rolling 240 bash test/chaos/rolling/run.sh"
