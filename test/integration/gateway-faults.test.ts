@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { FakeGateway } from '../fakes/fake-gateway.ts';
+import { FakeGateway, type FakeAnswer } from '../fakes/fake-gateway.ts';
 import { resetDb, testDb } from '../setup/database.ts';
 import { seedNewCard, startService, type Service } from '../setup/service.ts';
 
@@ -73,5 +73,59 @@ describe('gateway faults (HTTP gateways, sandbox off)', () => {
       const [[spent]] = (await testDb().query('SELECT code_enc FROM verifications')) as [{ code_enc: null }[], unknown];
       expect(spent.code_enc).to.equal(null);
     });
+  });
+
+  describe('each fault: the documented 505 within 2 s, and the retry completes under the same request number', () => {
+    const VERIFY = '/v1/card-auth/verify';
+    const SMS = '/v1/sms/send';
+    const SIGN = '/v1/card-auth/sign';
+    const UNSIGN = '/v1/card-auth/unsign';
+    type Step = 'review' | 'text' | 'sign' | 'unsign';
+    const cases: [string, Step, string, FakeAnswer, string][] = [
+      ['a connection reset before the review', 'review', VERIFY, { body: null, reset: true, keep: false }, 'PROVIDER_ERROR'],
+      ['a garbage body to the review', 'review', VERIFY, { body: '<html>busy</html>', keep: false }, 'PROVIDER_ERROR'],
+      ['a review answered after our deadline', 'review', VERIFY, { body: { result: 'APPROVED' }, delayMs: 3000 }, 'PROVIDER_TIMEOUT'],
+      ['a text sent, then the connection reset', 'text', SMS, { body: { accepted: true }, reset: true }, 'PROVIDER_ERROR'],
+      ['a garbage body to the signing', 'sign', SIGN, { body: 'agreement: yes', keep: false }, 'PROVIDER_ERROR'],
+      [
+        'a signing done, then the connection reset',
+        'sign',
+        SIGN,
+        { body: { agreement_no: 'AG-LOST-ANSWER' }, reset: true },
+        'PROVIDER_ERROR',
+      ],
+      ['a signing answered after our deadline', 'sign', SIGN, { body: { agreement_no: 'AG-LATE' }, delayMs: 3000 }, 'PROVIDER_TIMEOUT'],
+      ['an unsigning done, then the connection reset', 'unsign', UNSIGN, { body: { result: 'UNSIGNED' }, reset: true }, 'PROVIDER_ERROR'],
+      ['an unsigning answered after our deadline', 'unsign', UNSIGN, { body: { result: 'UNSIGNED' }, delayMs: 3000 }, 'PROVIDER_TIMEOUT'],
+    ];
+    for (const [fault, step, path, answer, sub] of cases) {
+      it(`${fault}: 505 ${sub}`, async () => {
+        const confirm = { ...BODY, verify_code: '' };
+        let cardId = '';
+        if (step === 'sign' || step === 'unsign') {
+          await bind(BODY);
+          confirm.verify_code = fake.codeFor(MOBILE);
+        }
+        if (step === 'unsign') cardId = (await bind(confirm)).body.data.card_id;
+        const run = () =>
+          step === 'unsign' ? svc.unbind({ user_id: BODY.user_id, card_id: cardId }, 'ACME') : bind(step === 'sign' ? confirm : BODY);
+        fake.script(path, () => answer);
+        const failed = await run();
+        expect([failed.body.code, failed.body.data.sub_code]).to.deep.equal([505, sub]);
+        expect(failed.ms).to.be.below(2000);
+        fake.script(path);
+        const done = await run();
+        expect(done.body.data.status).to.equal({ review: 'SMS_SENT', text: 'SMS_SENT', sign: 'BOUND', unsign: 'UNBOUND' }[step]);
+        expect(new Set(requestNumbers(path)).size, 'one request number').to.equal(1);
+        expect(calls(path)).to.have.length(2);
+        if (step === 'review' || step === 'text') expect(fake.smsTo(MOBILE)).to.have.length(1);
+        if (step === 'sign') {
+          const [cards] = (await testDb().query('SELECT agreement_no FROM cards')) as [{ agreement_no: string }[], unknown];
+          expect(cards).to.have.length(1);
+          // a signing the gateway kept (done, its answer lost or late) is the card's agreement: no second signing
+          if (answer.keep !== false) expect(cards[0].agreement_no).to.equal((answer.body as { agreement_no: string }).agreement_no);
+        }
+      });
+    }
   });
 });
