@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { crashPoint } from '../faults.ts';
 import type { Logger } from '../log.ts';
 import {
+  ProviderRefused,
   ProviderTimeout,
   withDeadline,
   type AuthResult,
@@ -277,9 +278,10 @@ export class NewCardFlow {
     const { owner, counts } = await stores.limits.lockMobileAndCount(tx, key, now);
     const owned = await this.ownership(owner, request, tx);
     if (owned) return { done: owned }; // bound meanwhile, by another flow for this card
-    // A code whose text is not known to have gone (the send timed out, failed or died with its process) goes again, the
-    // same code under the same request number: the gateway sends one text for it, and whichever arrives works. Its
-    // send was counted when it was issued.
+    // A code whose text is not known to have gone (the send timed out, got no answer or died with its process) goes
+    // again, the same code under the same request number: the gateway sends one text for it, and whichever arrives
+    // works. Its send was counted when it was issued. A send the gateway refused is forgotten (code_enc cleared in
+    // record): the same number would be refused again, so a new code is issued under a new one, counted as usual.
     const unsent = live && flow.code_sent_at === null && now < flow.code_expires_at! ? this.openCode(flow) : undefined;
     const smsLimit =
       counts.smsMobileHour >= config.smsPerMobileHour
@@ -306,13 +308,8 @@ export class NewCardFlow {
       return { call: 'auth', flow: await stores.verifications.startReview(tx, flow, this.lease(), now) };
     }
     if (unsent) {
-      // good for CODE_TTL from this send, as its text says
-      const expires = new Date(now.getTime() + config.codeTtlSeconds * 1000);
-      return {
-        call: 'sms',
-        flow: await stores.verifications.update(tx, flow, { code_expires_at: expires, busy_until: this.lease() }, now),
-        code: unsent,
-      };
+      // good until the expiry it was issued with: sent again as often as partners retry, it never lives longer
+      return { call: 'sms', flow: await stores.verifications.update(tx, flow, { busy_until: this.lease() }, now), code: unsent };
     }
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const seq = flow.code_seq + 1;
@@ -394,8 +391,15 @@ export class NewCardFlow {
     if (expired) return { done: failure('CODE_EXPIRED') };
     if (flow.code_tried.includes(given)) return { done: failure('CODE_INCORRECT') }; // a retry counts once
     const attempts = flow.code_attempts + 1;
-    await stores.verifications.update(tx, flow, { code_attempts: attempts, code_tried: [...flow.code_tried, given] }, now);
-    return { done: attempts >= config.codeMaxAttempts ? await killed() : failure('CODE_INCORRECT') };
+    const spent = attempts >= config.codeMaxAttempts;
+    // a dead code is never sent again: its sealed copy goes
+    await stores.verifications.update(
+      tx,
+      flow,
+      { code_attempts: attempts, code_tried: [...flow.code_tried, given], ...(spent ? { code_enc: null } : {}) },
+      now,
+    );
+    return { done: spent ? await killed() : failure('CODE_INCORRECT') };
   }
 
   /**
@@ -408,15 +412,17 @@ export class NewCardFlow {
     const { flow } = step;
     let result: AuthResult | { agreementNo: string } | undefined;
     let error: Outcome | undefined;
+    let refused = false;
     try {
       result = await withDeadline(budget, (signal) => this.call(step, request.details, signal));
       crashPoint(step.call === 'auth' ? 'crash-after-card-auth' : step.call === 'sms' ? 'crash-after-sms' : 'crash-after-sign');
     } catch (e) {
       this.deps.log.warn({ call: step.call, verification: flow.id, err: e }, 'provider call failed');
       error = failure(e instanceof ProviderTimeout ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR');
+      refused = e instanceof ProviderRefused;
     }
     try {
-      return await this.record(step, request, result, error, deadline);
+      return await this.record(step, request, result, error, deadline, refused);
     } catch (e) {
       // The partner's retry must find the row free, not wait out a lease that no request holds any more.
       await stores.verifications.releaseLease(flow).catch(() => undefined);
@@ -431,6 +437,7 @@ export class NewCardFlow {
     result: AuthResult | { agreementNo: string } | undefined,
     error: Outcome | undefined,
     deadline: number,
+    refused: boolean,
   ): Promise<Decided | undefined> {
     const { stores } = this.deps;
     const { flow } = step;
@@ -443,6 +450,10 @@ export class NewCardFlow {
     const decided = await stores.transaction(async (tx): Promise<Decided | undefined> => {
       const review = step.call === 'auth' && !error ? ((result as AuthResult).approved ? 'APPROVED' : 'REJECTED') : null;
       const current = await stores.verifications.endLease(tx, flow, review, this.deps.now());
+      // the gateway refused this code's text: no retry may send it again (see afterReview)
+      if (refused && step.call === 'sms' && current?.code_seq === flow.code_seq) {
+        await stores.verifications.update(tx, current, { code_enc: null }, this.deps.now());
+      }
       if (error) return { done: error };
       if (!current) return undefined;
       if (step.call === 'auth') return this.afterReview(tx, request, current, deadline); // which looks at ownership again before an SMS

@@ -2,6 +2,7 @@ import { requestContext } from '../log.ts';
 import { signedHeaders } from '../sdk/sign.ts';
 import {
   ProviderError,
+  ProviderRefused,
   type AuthResult,
   type Gateway,
   type CardAuthenticator,
@@ -38,17 +39,17 @@ async function post(gw: Gateway, path: string, requestNo: string, fields: object
   }
   if (!res.ok) {
     await res.body?.cancel();
-    throw new ProviderError(`${path}: HTTP ${res.status}`);
+    throw new ProviderRefused(`${path}: HTTP ${res.status}`);
   }
   const text = await readLimited(res, path);
   let answer: unknown;
   try {
     answer = JSON.parse(text);
   } catch {
-    throw new ProviderError(`${path}: the answer is not JSON`);
+    throw new ProviderRefused(`${path}: the answer is not JSON`);
   }
   if (answer === null || typeof answer !== 'object' || Array.isArray(answer))
-    throw new ProviderError(`${path}: the answer is not a JSON object`);
+    throw new ProviderRefused(`${path}: the answer is not a JSON object`);
   return answer as Record<string, unknown>;
 }
 
@@ -61,7 +62,7 @@ async function readLimited(res: Response, path: string): Promise<string> {
   for await (const chunk of res.body ?? []) {
     size += chunk.length;
     // leaving the loop cancels the stream: the rest of the answer is not read
-    if (size > ANSWER_LIMIT) throw new ProviderError(`${path}: the answer is over ${ANSWER_LIMIT} bytes`);
+    if (size > ANSWER_LIMIT) throw new ProviderRefused(`${path}: the answer is over ${ANSWER_LIMIT} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -92,13 +93,13 @@ export class HttpCardAuthenticator implements CardAuthenticator {
     if (answer.result === 'APPROVED') return { approved: true };
     if (answer.result === 'REJECTED')
       return { approved: false, reason: typeof answer.reason === 'string' ? answer.reason.slice(0, 200) : 'rejected' };
-    throw new ProviderError('/v1/card-auth/verify: result is neither APPROVED nor REJECTED');
+    throw new ProviderRefused('/v1/card-auth/verify: result is neither APPROVED nor REJECTED');
   }
 
   async sign(requestNo: string, card: CardDetails, signal: AbortSignal): Promise<{ agreementNo: string }> {
     const answer = await post(this.gw, '/v1/card-auth/sign', requestNo, fourElements(card), signal);
     if (typeof answer.agreement_no !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(answer.agreement_no)) {
-      throw new ProviderError('/v1/card-auth/sign: no valid agreement_no');
+      throw new ProviderRefused('/v1/card-auth/sign: no valid agreement_no');
     }
     return { agreementNo: answer.agreement_no };
   }
@@ -107,7 +108,7 @@ export class HttpCardAuthenticator implements CardAuthenticator {
   async unsign(requestNo: string, agreementNo: string, _masked: string, signal: AbortSignal): Promise<void> {
     const answer = await post(this.gw, '/v1/card-auth/unsign', requestNo, { agreement_no: agreementNo }, signal);
     if (answer.result !== 'UNSIGNED' && answer.result !== 'ALREADY_UNSIGNED') {
-      throw new ProviderError('/v1/card-auth/unsign: result is neither UNSIGNED nor ALREADY_UNSIGNED');
+      throw new ProviderRefused('/v1/card-auth/unsign: result is neither UNSIGNED nor ALREADY_UNSIGNED');
     }
   }
 }
@@ -118,6 +119,6 @@ export class HttpSmsSender implements SmsSender {
 
   async send(requestNo: string, mobile: string, _code: string, text: string, signal: AbortSignal): Promise<void> {
     const answer = await post(this.gw, '/v1/sms/send', requestNo, { mobile, text }, signal);
-    if (answer.accepted !== true) throw new ProviderError('/v1/sms/send: not accepted');
+    if (answer.accepted !== true) throw new ProviderRefused('/v1/sms/send: not accepted');
   }
 }

@@ -37,6 +37,12 @@ export interface SmsSender {
 
 /** The gateway failed or refused to answer; the partner may retry. */
 export class ProviderError extends Error {}
+/**
+ * The gateway answered, and not with success (an HTTP error, an answer we cannot read, a refusal): the call did not
+ * do its work, and the same request number would get the same answer again. Any other ProviderError, and a
+ * ProviderTimeout, leave the call in doubt: it may have done its work.
+ */
+export class ProviderRefused extends ProviderError {}
 /** The gateway did not answer before our deadline; the partner may retry. */
 export class ProviderTimeout extends Error {}
 

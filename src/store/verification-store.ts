@@ -86,7 +86,8 @@ export class PgVerificationStore implements VerificationStore {
     const changed = await execute(
       this.db,
       undefined,
-      'UPDATE verifications SET busy_until = NULL, code_sent_at = $1, updated_at = $1 WHERE id = $2 AND generation = $3 AND code_seq = $4',
+      // sent: its sealed copy is needed no more (only an unsent code is sent again)
+      'UPDATE verifications SET busy_until = NULL, code_sent_at = $1, code_enc = NULL, updated_at = $1 WHERE id = $2 AND generation = $3 AND code_seq = $4',
       [now, flow.id, flow.generation, flow.code_seq],
     );
     return changed === 1;

@@ -22,6 +22,8 @@ export interface FakeCall {
   headers: IncomingMessage['headers'];
   /** its request number was seen before: answered with the first answer, nothing done again (no second text) */
   repeat: boolean;
+  /** the gateway did the call's work (a text went out): a 2xx answer it kept, not a repeat */
+  done: boolean;
 }
 type Script = (call: FakeCall) => FakeAnswer;
 
@@ -86,7 +88,7 @@ export class FakeGateway {
   /** The texts delivered to a mobile (one per request number), newest first. */
   smsTo(mobile: string): string[] {
     return this.calls
-      .filter((c) => c.path === '/v1/sms/send' && c.body.mobile === mobile && !c.repeat)
+      .filter((c) => c.path === '/v1/sms/send' && c.body.mobile === mobile && c.done)
       .map((c) => String(c.body.text))
       .reverse();
   }
@@ -116,13 +118,15 @@ export class FakeGateway {
     if (typeof key !== 'string' || body.request_no !== key)
       return this.send(res, { status: 400, body: { error: 'Idempotency-Key must be the request_no' } });
     const stored = this.answered.get(`${req.url} ${key}`);
-    const call = { path: req.url!, body, headers: h, repeat: stored !== undefined };
+    const call = { path: req.url!, body, headers: h, repeat: stored !== undefined, done: false };
     this.calls.push(call);
     if (stored) return this.send(res, { ...stored, delayMs: 0, reset: false });
     const script = this.scripts.get(req.url!) ?? DEFAULTS[req.url!];
     if (!script) return this.send(res, { status: 404, body: { error: 'no such path' } });
     const answer = script(call);
-    if (answer.keep ?? (answer.status ?? 200) < 300) this.answered.set(`${req.url} ${key}`, answer);
+    const succeeded = (answer.status ?? 200) < 300;
+    if (answer.keep ?? succeeded) this.answered.set(`${req.url} ${key}`, answer);
+    call.done = succeeded && answer.keep !== false;
     if (answer.delayMs) {
       await sleep(answer.delayMs);
       if (gone) return;

@@ -171,7 +171,7 @@ export class MemoryStores implements BindingStores {
     markCodeSent: async (flow: Verification, now: Date) => {
       const row = this.row(flow.id);
       if (row.generation !== flow.generation || row.code_seq !== flow.code_seq) return false;
-      Object.assign(row, { busy_until: null, code_sent_at: now, updated_at: now });
+      Object.assign(row, { busy_until: null, code_sent_at: now, code_enc: null, updated_at: now });
       return true;
     },
     rememberNotifyUrl: async (_tx: Tx, key: FlowKey, url: string) => {

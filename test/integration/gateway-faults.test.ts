@@ -58,20 +58,33 @@ describe('gateway faults (HTTP gateways, sandbox off)', () => {
       expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
       const [first, again] = calls('/v1/sms/send');
       expect([again.body.request_no, again.body.text]).to.deep.equal([first.body.request_no, first.body.text]);
-      expect(fake.smsTo(MOBILE)).to.have.length(2); // the gateway did not keep the first: it sends now
+      expect(fake.smsTo(MOBILE)).to.have.length(1); // the first was refused before it was sent: this one is the text
       expect((await bind({ ...BODY, verify_code: fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
     });
 
-    it('keeps the code encrypted in the row, never in clear, and spends it with the binding', async () => {
+    it('a text the gateway refused, and refuses again under that number: the retry texts a new code under a new number', async () => {
+      fake.script('/v1/sms/send', () => ({ status: 500, body: { error: 'mobile unreachable' }, keep: true }));
+      expect((await bind(BODY)).body.data.sub_code).to.equal('PROVIDER_ERROR');
+      fake.script('/v1/sms/send');
+      expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
+      const [first, again] = requestNumbers('/v1/sms/send');
+      expect(again, 'a new request number: the refused one would be refused again').not.to.equal(first);
+      expect(fake.smsTo(MOBILE)).to.have.length(1);
+      expect((await bind({ ...BODY, verify_code: fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
+    });
+
+    it('keeps the code sealed, never in clear, while its text is in doubt, and drops it once the text is known to have gone', async () => {
+      fake.script('/v1/sms/send', () => ({ body: { accepted: true }, delayMs: 3000 }));
       await bind(BODY);
       const code = fake.codeFor(MOBILE);
-      const [[row]] = (await testDb().query('SELECT code_enc FROM verifications')) as [{ code_enc: string }[], unknown];
-      expect(row.code_enc)
+      const sealed = async () =>
+        ((await testDb().query('SELECT code_enc FROM verifications')) as [{ code_enc: string | null }[], unknown])[0][0];
+      expect((await sealed()).code_enc)
         .to.match(/^[A-Za-z0-9_-]+:/)
         .and.not.contain(code);
-      await bind({ ...BODY, verify_code: code });
-      const [[spent]] = (await testDb().query('SELECT code_enc FROM verifications')) as [{ code_enc: null }[], unknown];
-      expect(spent.code_enc).to.equal(null);
+      fake.script('/v1/sms/send');
+      expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
+      expect((await sealed()).code_enc).to.equal(null);
     });
   });
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ProviderError, type AuthResult } from '../../src/providers/provider-types.ts';
+import { ProviderError, ProviderRefused, type AuthResult } from '../../src/providers/provider-types.ts';
 import { DEMO } from '../../src/domain/channel.ts';
 import { held, hangs, OTHER_PERSON, SEED, setUp, status } from '../fakes/flow-harness.ts';
 import { withCheckChar } from '../setup/seed.ts';
@@ -130,14 +130,16 @@ describe('new-card flow (in-memory stores)', () => {
     expect(stores.tables.verifications[0].code_enc).to.equal(null); // spent with the binding
   });
 
-  it('gives an unsent code CODE_TTL from its new send; past its expiry a retry makes a new code instead', async () => {
+  it('keeps the expiry an unsent code was issued with, however often it is sent again; past it a retry makes a new code', async () => {
     const { bind, phone, stores, advance } = setUp();
     phone.next.push(hangs);
     await bind({});
     advance(200);
-    await bind({}); // sent again at 200 s: good until 500 s
-    advance(250);
-    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('BOUND');
+    await bind({}); // sent again at 200 s: still good until 300 s, not longer
+    expect(stores.tables.verifications[0].code_enc, 'sent: its sealed copy goes').to.equal(null);
+    advance(101);
+    expect(status(await bind({ verify_code: phone.latest() }))).to.equal('CODE_EXPIRED');
+    expect(stores.tables.smsSends).to.have.length(1);
 
     const other = setUp();
     other.phone.next.push(hangs);
@@ -148,6 +150,28 @@ describe('new-card flow (in-memory stores)', () => {
     expect(second.requestNo).not.to.equal(first.requestNo);
     expect(other.stores.tables.smsSends).to.have.length(2);
     expect(stores.tables.smsSends).to.have.length(1);
+  });
+
+  it('sends no code the gateway refused again: the retry issues a new code under a new request number, counted by the limits', async () => {
+    const { bind, phone, stores } = setUp({ smsPerMobileHour: 1 });
+    phone.next.push(async () => {
+      throw new ProviderRefused('/v1/sms/send: not accepted');
+    });
+    expect(status(await bind({}))).to.equal('PROVIDER_ERROR');
+    expect(stores.tables.verifications[0].code_enc, 'a refused code is forgotten').to.equal(null);
+    // the refused code counted toward the limit: at 1 an hour the new one is refused by the limit, not sent
+    expect(status(await bind({}))).to.equal('SMS_RATE_LIMITED');
+
+    const other = setUp();
+    other.phone.next.push(async () => {
+      throw new ProviderRefused('/v1/sms/send: HTTP 500');
+    });
+    await other.bind({});
+    expect(status(await other.bind({}))).to.equal('SMS_SENT');
+    const [first, second] = other.phone.sends;
+    expect(second.requestNo).not.to.equal(first.requestNo);
+    expect(other.stores.tables.smsSends).to.have.length(2);
+    expect(status(await other.bind({ verify_code: second.code }))).to.equal('BOUND');
   });
 
   it('makes a duplicate wait for the lease holder and answer from the row: one review, one text', async () => {
