@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CHANNEL_CODE } from './domain/channel.ts';
 import type { Gateway } from './providers/provider-types.ts';
+import type { FaultSwitch } from './faults.ts';
 
 // Every setting in one table: its env name, its default, its parser and what it means. loadConfig reads the
 // table once at start, and a bad value stops the process with the setting's name. `npm run docs:config` writes the
@@ -20,7 +21,7 @@ export interface Config {
   dataDir: string;
   dbPoolMax: number;
   sandbox: boolean;
-  faults: boolean;
+  faults: FaultSwitch;
   rateLimitPerSecond: number;
   maxInflight: number;
   maxQueued: number;
@@ -172,7 +173,12 @@ export const SETTINGS: Setting[] = [
     'The sandbox: the DEMO channel, sandbox gateways and the phone at /sandbox/sms. Refused in production.',
     (production) => (production ? 'false' : 'true'),
   ),
-  setting('FAULTS', 'off', flag(['on'], ['off']), 'Test only: honour the X-Bindcard-Fault header (src/faults.ts). Refused in production.'),
+  setting(
+    'FAULTS',
+    'off',
+    oneOf('off', 'on', 'chaos'),
+    "Test only, refused in production (src/faults.ts). `on`: the X-Bindcard-Fault header's 500, 503 and 429, which write nothing (safe on a shared test environment). `chaos`: also the crash points (the process kills itself) and the business clock (X-Bindcard-Clock), for a service of one test's own.",
+  ),
   setting('RATE_LIMIT_PER_SECOND', '200', whole(1, 1_000_000), 'Requests per second per channel; past it 429.'),
   setting('MAX_INFLIGHT', '32', whole(1, 100_000), 'Requests one process works on at once.'),
   setting('MAX_QUEUED', '128', whole(0, 100_000), 'Requests that may wait for a place when all are taken; past it 503.'),
@@ -332,8 +338,8 @@ export function loadConfig(env: Env = process.env): Config {
   const text = (name: string) => read(name) as string | undefined;
   const sandbox = read('SANDBOX') === true;
   if (production && sandbox) throw new ConfigError('SANDBOX cannot be on with NODE_ENV=production');
-  const faults = read('FAULTS') === true;
-  if (production && faults) throw new ConfigError('FAULTS cannot be on with NODE_ENV=production: the fault switch is for tests');
+  const faults = read('FAULTS') as FaultSwitch;
+  if (production && faults !== 'off') throw new ConfigError('FAULTS cannot be on with NODE_ENV=production: the fault switch is for tests');
   const hashRaw = text('HASH_KEY');
   if (!hashRaw) throw new ConfigError('HASH_KEY is required in production (32 bytes, base64)');
   const { keys, active } = dataKeys(text('DATA_KEYS'), text('DATA_KEY_ID'));

@@ -1,12 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { requestContext } from './log.ts';
 
-// The test-only fault switch. With FAULTS=on (which production configuration refuses), a request may name fault
-// points in the X-Bindcard-Fault header (comma-separated); without it, or with FAULTS off, the header is ignored.
-// It lets the contract run and the tests provoke the documented 500, 503 and 429 without touching any table, so they
-// are safe against a shared environment. Later fault points join this list.
+// The test-only fault switch (production configuration refuses it). With FAULTS=on a request may name fault points in
+// the X-Bindcard-Fault header (comma-separated): the documented 500, 503 and 429, which touch no table, so they are safe
+// against a shared test environment (the contract run uses them). FAULTS=chaos adds what is safe only on a service of
+// one test's own: the crash points, which kill the process, and the business clock. Otherwise the headers are ignored.
 //
-// The same switch lets a request set the business clock: `X-Bindcard-Clock: <epoch milliseconds>` is the business time
+// With FAULTS=chaos a request may set the business clock: `X-Bindcard-Clock: <epoch milliseconds>` is the business time
 // (code expiry, the resend window, the hourly and daily limits, leases) at the request's arrival, running on with real
 // time while it is served, for that request only (nothing is kept: two instances read it alike). Signature timestamps,
 // nonces and deadlines stay on real time. Malformed, it is 400 naming the header; with the switch off it is ignored.
@@ -34,22 +34,25 @@ export type FaultPoint = keyof typeof FAULT_POINTS;
 
 const NONE: ReadonlySet<FaultPoint> = new Set();
 
-/** The fault points a request names, when the switch is on. Names that are not fault points are ignored. */
-export function faultsOf(enabled: boolean, headers: IncomingHttpHeaders): ReadonlySet<FaultPoint> {
+/** The switch's settings: off; the answers that write nothing; and, on a service of one test's own, chaos. */
+export type FaultSwitch = 'off' | 'on' | 'chaos';
+
+/** The fault points a request names that the switch allows. Names that are not fault points are ignored. */
+export function faultsOf(level: FaultSwitch, headers: IncomingHttpHeaders): ReadonlySet<FaultPoint> {
   const named = headers[FAULT_HEADER];
-  if (!enabled || typeof named !== 'string') return NONE;
+  if (level === 'off' || typeof named !== 'string') return NONE;
   return new Set(
     named
       .split(',')
       .map((name) => name.trim())
-      .filter((name): name is FaultPoint => name in FAULT_POINTS),
+      .filter((name): name is FaultPoint => name in FAULT_POINTS && (level === 'chaos' || !name.startsWith('crash-'))),
   );
 }
 
-/** The business time a request sets (epoch ms), when the switch is on: undefined without the header, 'malformed' if bad. */
-export function clockOf(enabled: boolean, headers: IncomingHttpHeaders): number | 'malformed' | undefined {
+/** The business time a request sets (epoch ms), with FAULTS=chaos: undefined without the header, 'malformed' if bad. */
+export function clockOf(level: FaultSwitch, headers: IncomingHttpHeaders): number | 'malformed' | undefined {
   const given = headers[CLOCK_HEADER];
-  if (!enabled || given === undefined) return undefined;
+  if (level !== 'chaos' || given === undefined) return undefined;
   return typeof given === 'string' && /^\d{1,15}$/.test(given) ? Number(given) : 'malformed';
 }
 

@@ -4,12 +4,12 @@ import { seedNewCard, startService, type Service } from '../setup/service.ts';
 
 const BIND = '/demochannel/bindCard?r_c=DEMO';
 
-/** The fault switch's business clock (X-Bindcard-Clock, src/faults.ts): set per request, only with FAULTS=on. */
+/** The fault switch's business clock (X-Bindcard-Clock, src/faults.ts): set per request, only with FAULTS=chaos. */
 describe('the business clock on the fault switch', () => {
   let on: Service;
   let off: Service;
   before(async () => {
-    [on, off] = await Promise.all([startService({ FAULTS: 'on' }), startService()]);
+    [on, off] = await Promise.all([startService({ FAULTS: 'chaos' }), startService()]);
   });
   after(async () => {
     await Promise.all([on.stop(), off.stop()]);

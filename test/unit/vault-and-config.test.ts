@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { loadConfig, ConfigError } from '../../src/config.ts';
-import { faultsOf } from '../../src/faults.ts';
+import { clockOf, faultsOf } from '../../src/faults.ts';
 import { Vault } from '../../src/crypto/vault.ts';
 import { ProviderTimeout, ProviderError, withDeadline } from '../../src/providers/provider-types.ts';
 
@@ -81,14 +81,24 @@ describe('config', () => {
     expect(loadConfig({ SMS_URL: 'http://127.0.0.1:9000', SMS_SECRET: 't'.repeat(16) }).smsGateway?.url).to.equal('http://127.0.0.1:9000/');
   });
 
-  it('refuses the test-only fault switch in production; with it off the fault header is ignored', () => {
+  it('refuses the test-only fault switch in production; off it ignores the headers, on it allows no crash and no clock', () => {
     const keys = { DATA_KEYS: `k1:${k(1).toString('base64')}`, HASH_KEY: k(2).toString('base64') };
     fails({ NODE_ENV: 'production', FAULTS: 'on', ...keys }, 'FAULTS cannot be on with NODE_ENV=production');
+    fails({ NODE_ENV: 'production', FAULTS: 'chaos', ...keys }, 'FAULTS cannot be on with NODE_ENV=production');
     fails({ FAULTS: 'yes' }, 'FAULTS');
-    expect(loadConfig({}).faults).to.equal(false);
-    const headers = { 'x-bindcard-fault': 'overload, internal-error,no-such-point' };
-    expect([...faultsOf(false, headers)]).to.deep.equal([]);
-    expect([...faultsOf(true, headers)]).to.deep.equal(['overload', 'internal-error']);
+    expect(loadConfig({}).faults).to.equal('off');
+    const headers = {
+      'x-bindcard-fault': 'overload, internal-error,no-such-point,crash-after-sign',
+      'x-bindcard-clock': '1800000000000',
+    };
+    expect([...faultsOf('off', headers)]).to.deep.equal([]);
+    expect([...faultsOf('on', headers)]).to.deep.equal(['overload', 'internal-error']);
+    expect([...faultsOf('chaos', headers)]).to.deep.equal(['overload', 'internal-error', 'crash-after-sign']);
+    expect([clockOf('off', headers), clockOf('on', headers), clockOf('chaos', headers)]).to.deep.equal([
+      undefined,
+      undefined,
+      1_800_000_000_000,
+    ]);
   });
 
   it('names the setting that is wrong', () => {

@@ -1,5 +1,5 @@
 // The real side: requests to one running service over HTTP, signed as the sandbox channel DEMO, each carrying the
-// model's business time in X-Bindcard-Clock (honoured with FAULTS=on). Every answer is checked against the document.
+// model's business time in X-Bindcard-Clock (honoured with FAULTS=chaos). Every answer is checked against the document.
 import { backendFor } from '../../../src/http/api.ts';
 import { signedHeaders } from '../../../src/sdk/sign.ts';
 import type { Model, Request } from './model.ts';

@@ -43,7 +43,7 @@ describe('model-based: random sequences of the four operations against the model
       PORT: '0',
       ADMIN_PORT: '0',
       NODE_ENV: 'test',
-      FAULTS: 'on',
+      FAULTS: 'chaos',
       DB_POOL_MAX: '8',
       LOG_LEVEL: 'error',
       // the test's own pace is no overload: it checks the rules, not the channel's rate
