@@ -39,7 +39,7 @@ start-prod:
 image:
 	bash scripts/image.sh
 test-node24:
-	PATH="$$(bash scripts/node-binary.sh):$$PATH" npm test
+	bin=$$(bash scripts/node-binary.sh) && PATH="$$bin:$$PATH" npm test
 .PHONY: chaos
 chaos:
 	bash scripts/chaos.sh

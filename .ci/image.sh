@@ -23,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { podman logs "$name" 2>&1 | tail -20; echo "image: $*" >&2; exit 1; }
 now() { date +%s.%N; }
-since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
+since() { awk -v from="$1" -v to="$(now)" 'BEGIN { printf "%.1f", to - from }'; }
 
 echo "== make image"
 t0=$(now)
@@ -87,6 +87,6 @@ run -e NODE_ENV=development -e SHUTDOWN_DRAIN_MS=1000
 ready
 scripts/walkthrough.sh "http://127.0.0.1:$port"
 rss=$(curl -sf "http://127.0.0.1:$admin/metrics" | sed -n 's/^process_resident_memory_bytes \([0-9.e+]*\).*/\1/p')
-echo "resident memory after the walk-through: $(printf '%.0f' "$(echo "$rss / 1000000" | bc -l)") MB"
+echo "resident memory after the walk-through: $(awk -v b="$rss" 'BEGIN { printf "%.0f", b / 1e6 }') MB"
 stop 6
 echo "image: ok · $((size / 1000000)) MB · built in $built s"

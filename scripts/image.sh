@@ -18,6 +18,8 @@ if [ -z "${BASE_IMAGE:-}" ] && ! podman image exists "$base"; then
   echo "== base $base: debootstrap, Node $node_version, npm $npm_version" >&2
   root=$(mktemp -d)
   trap 'rm -rf "$root"' EXIT
+  # bookworm as released plus the machine's mirror state, without bookworm-security: a CI stand-in for the official
+  # image, which operators should use (and rebuild on its updates)
   debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   install -m 755 "$(scripts/node-binary.sh "$node_version")/node" "$root/usr/local/bin/node"

@@ -80,7 +80,9 @@ async function limited<T>(db: Db, connection: () => pg.Client | undefined, work:
     return await Promise.race([work, timedOut]);
   } catch (e) {
     // A failover left this connection on a read-only server (the old primary, or one not yet promoted); the pool's
-    // idle ones reach the same server: new connections go where the database's address leads now.
+    // idle ones reach the same server: new connections go where the database's address leads now. Sequelize's own
+    // queries (channels, housekeeping, key rotation) do not pass here: a proxy that cuts a demoted node's sessions
+    // (HAProxy's on-marked-down shutdown-sessions) ends theirs.
     if (readOnly(e)) {
       destroy(connection());
       dropIdle(db);
