@@ -26,12 +26,24 @@ describe('crash points: killed at each, restarted, retried by the partner', func
   let client: pg.Client;
   let fake: FakeGateway;
   let svc: Listening | undefined;
+  /** Every process a case started (the one in svc among them): a failed assertion must not leave one running. */
+  const started: Listening[] = [];
+  const start = async (vars: Record<string, string>) => {
+    const listening = await startListening('src/main.ts', vars);
+    started.push(listening);
+    return listening;
+  };
+  const stopAll = async (keep?: Listening) => {
+    const others = started.filter((p) => p !== keep);
+    await Promise.all(others.map((p) => p.stop()));
+    started.splice(0, started.length, ...started.filter((p) => p === keep));
+  };
   const env = (extra: Record<string, string> = {}) => ({
     DATABASE_URL: database.url,
     PORT: '0',
     ADMIN_PORT: '0',
     NODE_ENV: 'test',
-    FAULTS: 'on',
+    FAULTS: 'chaos',
     DB_POOL_MAX: '8',
     CARD_AUTH_URL: fake.url,
     CARD_AUTH_SECRET: fake.secret,
@@ -45,12 +57,15 @@ describe('crash points: killed at each, restarted, retried by the partner', func
     if (embeddedRun) return this.skip();
     database = await createThrowawayDatabase({ prefix: 'crash_points' });
     fake = await new FakeGateway().start();
-    svc = await startListening('src/main.ts', env());
+    svc = await start(env());
     client = new pg.Client({ connectionString: database.url });
     await client.connect();
   });
+  // after each case only the current service is left running (a case may have started others, or died before it
+  // switched svc over); after the last, none
+  afterEach(() => stopAll(svc));
   after(async () => {
-    await svc?.stop();
+    await stopAll();
     await client?.end();
     await fake?.stop();
     await database?.drop();
@@ -79,7 +94,7 @@ describe('crash points: killed at each, restarted, retried by the partner', func
     expect(answered, 'an answer from a process that should have died').to.equal(undefined);
     if (proc.exitCode === null && proc.signalCode === null) await once(proc, 'exit');
     expect(proc.signalCode).to.equal('SIGKILL');
-    svc = await startListening('src/main.ts', env(extra));
+    svc = await start(env(extra));
   };
 
   /** The partner's retries: again after each 505 that says "retry", until another answer (the ones before it kept). */
@@ -191,7 +206,7 @@ describe('crash points: killed at each, restarted, retried by the partner', func
     // retries land on the other at once (a restart may take longer than the lease).
     const slow = env({ PROVIDER_TIMEOUT_MS: '5000' });
     await svc!.stop();
-    const [doomed, other] = await Promise.all([startListening('src/main.ts', slow), startListening('src/main.ts', slow)]);
+    const [doomed, other] = await Promise.all([start(slow), start(slow)]);
     svc = doomed;
     const card = freshCard();
     const code = await firstCall(card);

@@ -31,6 +31,7 @@ interface Answer {
   ms: number;
   status: number; // 0: no answer (timeout or connection error)
   code: unknown; // the body's result code
+  result: unknown; // the body's data.status (SMS_SENT, BOUND, …)
   op: string;
 }
 const answers: Answer[] = [];
@@ -59,11 +60,15 @@ async function send(op: string, path: string, body?: unknown): Promise<{ status:
   } catch {
     status = 0;
   }
-  answers.push({ sent, ms: now() - sent, status, code: json.code, op });
+  const result = (json.data as { status?: unknown } | undefined)?.status;
+  answers.push({ sent, ms: now() - sent, status, code: json.code, result, op });
   return { status, json };
 }
 
-/** Sends the same request until it is answered, as a partner does on a 503, a timeout or a gateway timeout. */
+/**
+ * Sends the same request until it is answered, as a partner does on a 503, a timeout or a gateway timeout. A 429 is
+ * retried too (so the flow goes on), but the verdict counts every 429 as a violation: the load stays under the limit.
+ */
 async function until200(op: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   for (;;) {
     const { status, json } = await send(op, path, body);
@@ -185,7 +190,9 @@ try {
     }
   })();
 
-  const succeededAfterKill = () => answers.find((a) => a.sent > killedAt && a.op === 'bindCard' && a.code === 200);
+  // the first success: a bindCard request sent after the kill whose answer moved the flow on (SMS_SENT or BOUND)
+  const succeededAfterKill = () =>
+    answers.find((a) => a.sent > killedAt && a.op === 'bindCard' && a.status === 200 && (a.result === 'SMS_SENT' || a.result === 'BOUND'));
   while (!succeededAfterKill() && now() - killedAt < FIRST_SUCCESS_LIMIT_MS + 15_000) await sleep(100);
   const first = succeededAfterKill();
   const firstSuccessMs = first ? first.sent + first.ms - killedAt : Infinity;
@@ -239,13 +246,21 @@ try {
   for (const until = now() + 15_000; rejoinMs < Infinity && now() < until && !syncAgain; await sleep(250)) {
     syncAgain = (await rest(primary, 'sync')).status === 200;
   }
-  // how it came back, from what its Patroni logged since the restart
+  // How it came back, from what its Patroni logged since the restart. remove_data_directory_on_rewind_failure (and
+  // _on_diverged_timelines) would let a failed rewind end in a fresh pg_basebackup from the leader that streams just
+  // the same: that is a violation here. A successful pg_rewind, or none needed (same timeline or no divergence), is fine.
   const since = readFileSync(logFile).subarray(logOffset).toString();
-  const how = /bootstrap from leader/.test(since)
-    ? 'after a fresh clone'
-    : /pg_rewind exit code=0/.test(since)
-      ? 'after pg_rewind'
-      : 'without pg_rewind';
+  const cloned = /bootstrap(ped)? from (leader|replica)|created using basebackup|Removing data directory|reinitializ/i.test(since);
+  const rewound = /pg_rewind exit code=0\b/.test(since);
+  const rewindTried = /running pg_rewind/.test(since);
+  const how = cloned
+    ? `by a fresh clone (pg_basebackup${rewindTried ? ' after a failed pg_rewind' : ''})`
+    : rewound
+      ? 'after a successful pg_rewind'
+      : rewindTried
+        ? 'after a pg_rewind that did not succeed'
+        : 'with no pg_rewind needed';
+  log(`${primary} came back ${how}`);
 
   // ── verdict ──
   if (newLeader !== standby) problems.push(`leader after the kill: ${newLeader ?? 'none'} (expected ${standby})`);
@@ -255,6 +270,9 @@ try {
     `${a.op} ${a.status || 'no answer'} ${a.ms.toFixed(0)} ms at ${((a.sent - killedAt) / 1000).toFixed(1)} s`;
   if (late.length) problems.push(`${late.length} answers over 2 s or missing: ${late.slice(0, 5).map(sinceKill).join(', ')}`);
   if (http500) problems.push(`${http500} answers 5xx other than 503`);
+  if (rateLimited) problems.push(`${rateLimited} answers 429 (rate limited)`);
+  if (cloned) problems.push(`${primary} came back ${how}, not by pg_rewind (or without needing one)`);
+  else if (rewindTried && !rewound) problems.push(`${primary}: pg_rewind ran and did not succeed`);
   if (!alive) problems.push('the service is not running and ready after the failover');
   if (rejoinMs === Infinity) problems.push(`${primary} did not stream from ${newLeader ?? '?'} within ${REJOIN_LIMIT_MS / 1000} s`);
   else if (!syncAgain) problems.push(`${primary} streams but did not become the synchronous standby again`);
