@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { FakeGateway, type FakeAnswer } from '../fakes/fake-gateway.ts';
-import { resetDb, testDb } from '../setup/database.ts';
-import { seedNewCard, startService, type Service } from '../setup/service.ts';
+import type { FakeAnswer } from '../fakes/fake-gateway.ts';
+import { testDb } from '../setup/database.ts';
+import { seedNewCard, serviceOnFakeGateway } from '../setup/service.ts';
 
 const BODY = seedNewCard();
 const MOBILE = BODY.user_mobile as string;
@@ -12,77 +12,57 @@ const MOBILE = BODY.user_mobile as string;
  * with no second review, text or signing.
  */
 describe('gateway faults (HTTP gateways, sandbox off)', () => {
-  let fake: FakeGateway;
-  let svc: Service;
-  before(async () => {
-    fake = await new FakeGateway().start();
-    svc = await startService({
-      SANDBOX: 'false',
-      CARD_AUTH_URL: fake.url,
-      CARD_AUTH_SECRET: fake.secret,
-      SMS_URL: fake.url,
-      SMS_SECRET: fake.secret,
-    });
-  });
-  after(async () => {
-    await svc.stop();
-    await fake.stop();
-  });
-  beforeEach(async () => {
-    await resetDb();
-    fake.reset();
-    await svc.addChannel('ACME');
-  });
-  const bind = (body: Record<string, unknown>) => svc.bind(body, 'ACME');
-  const calls = (path: string) => fake.calls.filter((c) => c.path === path);
+  const on = serviceOnFakeGateway();
+  const bind = (body: Record<string, unknown>) => on.svc.bind(body, 'ACME');
+  const calls = (path: string) => on.fake.calls.filter((c) => c.path === path);
   const requestNumbers = (path: string) => calls(path).map((c) => c.body.request_no);
 
   describe('one code per text', () => {
     it('an SMS gateway that times out and delivers after all: the retry sends the same request number, one text, its code binds', async () => {
-      fake.script('/v1/sms/send', () => ({ body: { accepted: true }, delayMs: 3000 }));
+      on.fake.script('/v1/sms/send', () => ({ body: { accepted: true }, delayMs: 3000 }));
       const slow = await bind(BODY);
       expect([slow.body.code, slow.body.data.sub_code]).to.deep.equal([505, 'PROVIDER_TIMEOUT']);
       expect(slow.ms).to.be.below(2000);
-      fake.script('/v1/sms/send');
+      on.fake.script('/v1/sms/send');
       expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
       const [first, again] = requestNumbers('/v1/sms/send');
       expect(again).to.equal(first);
-      expect(fake.smsTo(MOBILE)).to.have.length(1); // the gateway sent the text once
-      expect((await bind({ ...BODY, verify_code: fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
+      expect(on.fake.smsTo(MOBILE)).to.have.length(1); // the gateway sent the text once
+      expect((await bind({ ...BODY, verify_code: on.fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
     });
 
     it('a text refused before it was sent (connection reset): the retry sends the same code under the same number', async () => {
-      fake.script('/v1/sms/send', () => ({ body: null, reset: true, keep: false }));
+      on.fake.script('/v1/sms/send', () => ({ body: null, reset: true, keep: false }));
       expect((await bind(BODY)).body.data.sub_code).to.equal('PROVIDER_ERROR');
-      fake.script('/v1/sms/send');
+      on.fake.script('/v1/sms/send');
       expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
       const [first, again] = calls('/v1/sms/send');
       expect([again.body.request_no, again.body.text]).to.deep.equal([first.body.request_no, first.body.text]);
-      expect(fake.smsTo(MOBILE)).to.have.length(1); // the first was refused before it was sent: this one is the text
-      expect((await bind({ ...BODY, verify_code: fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
+      expect(on.fake.smsTo(MOBILE)).to.have.length(1); // the first was refused before it was sent: this one is the text
+      expect((await bind({ ...BODY, verify_code: on.fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
     });
 
     it('a text the gateway refused, and refuses again under that number: the retry texts a new code under a new number', async () => {
-      fake.script('/v1/sms/send', () => ({ status: 500, body: { error: 'mobile unreachable' }, keep: true }));
+      on.fake.script('/v1/sms/send', () => ({ status: 500, body: { error: 'mobile unreachable' }, keep: true }));
       expect((await bind(BODY)).body.data.sub_code).to.equal('PROVIDER_ERROR');
-      fake.script('/v1/sms/send');
+      on.fake.script('/v1/sms/send');
       expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
       const [first, again] = requestNumbers('/v1/sms/send');
       expect(again, 'a new request number: the refused one would be refused again').not.to.equal(first);
-      expect(fake.smsTo(MOBILE)).to.have.length(1);
-      expect((await bind({ ...BODY, verify_code: fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
+      expect(on.fake.smsTo(MOBILE)).to.have.length(1);
+      expect((await bind({ ...BODY, verify_code: on.fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
     });
 
     it('keeps the code sealed, never in clear, while its text is in doubt, and drops it once the text is known to have gone', async () => {
-      fake.script('/v1/sms/send', () => ({ body: { accepted: true }, delayMs: 3000 }));
+      on.fake.script('/v1/sms/send', () => ({ body: { accepted: true }, delayMs: 3000 }));
       await bind(BODY);
-      const code = fake.codeFor(MOBILE);
+      const code = on.fake.codeFor(MOBILE);
       const sealed = async () =>
         ((await testDb().query('SELECT code_enc FROM verifications')) as [{ code_enc: string | null }[], unknown])[0][0];
       expect((await sealed()).code_enc)
         .to.match(/^[A-Za-z0-9_-]+:/)
         .and.not.contain(code);
-      fake.script('/v1/sms/send');
+      on.fake.script('/v1/sms/send');
       expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
       expect((await sealed()).code_enc).to.equal(null);
     });
@@ -117,21 +97,21 @@ describe('gateway faults (HTTP gateways, sandbox off)', () => {
         let cardId = '';
         if (step === 'sign' || step === 'unsign') {
           await bind(BODY);
-          confirm.verify_code = fake.codeFor(MOBILE);
+          confirm.verify_code = on.fake.codeFor(MOBILE);
         }
         if (step === 'unsign') cardId = (await bind(confirm)).body.data.card_id;
         const run = () =>
-          step === 'unsign' ? svc.unbind({ user_id: BODY.user_id, card_id: cardId }, 'ACME') : bind(step === 'sign' ? confirm : BODY);
-        fake.script(path, () => answer);
+          step === 'unsign' ? on.svc.unbind({ user_id: BODY.user_id, card_id: cardId }, 'ACME') : bind(step === 'sign' ? confirm : BODY);
+        on.fake.script(path, () => answer);
         const failed = await run();
         expect([failed.body.code, failed.body.data.sub_code]).to.deep.equal([505, sub]);
         expect(failed.ms).to.be.below(2000);
-        fake.script(path);
+        on.fake.script(path);
         const done = await run();
         expect(done.body.data.status).to.equal({ review: 'SMS_SENT', text: 'SMS_SENT', sign: 'BOUND', unsign: 'UNBOUND' }[step]);
         expect(new Set(requestNumbers(path)).size, 'one request number').to.equal(1);
         expect(calls(path)).to.have.length(2);
-        if (step === 'review' || step === 'text') expect(fake.smsTo(MOBILE)).to.have.length(1);
+        if (step === 'review' || step === 'text') expect(on.fake.smsTo(MOBILE)).to.have.length(1);
         if (step === 'sign') {
           const [cards] = (await testDb().query('SELECT agreement_no FROM cards')) as [{ agreement_no: string }[], unknown];
           expect(cards).to.have.length(1);

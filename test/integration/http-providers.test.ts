@@ -8,7 +8,7 @@ import type { Gateway } from '../../src/providers/provider-types.ts';
 import { ProviderError, ProviderTimeout, withDeadline, type CardDetails } from '../../src/providers/provider-types.ts';
 import { FakeGateway } from '../fakes/fake-gateway.ts';
 import { resetDb } from '../setup/database.ts';
-import { seedNewCard, startService, type Service } from '../setup/service.ts';
+import { seedNewCard, serviceOnFakeGateway } from '../setup/service.ts';
 
 const CARD: CardDetails = {
   cardNumber: '6222022005001212723',
@@ -168,68 +168,48 @@ describe('HTTP gateway adapters against a fake gateway over HTTP', () => {
 });
 
 describe('the service with HTTP gateways (sandbox off)', () => {
-  let fake: FakeGateway;
-  let svc: Service;
+  const on = serviceOnFakeGateway();
   const BODY = seedNewCard();
-  before(async () => {
-    fake = await new FakeGateway().start();
-    svc = await startService({
-      SANDBOX: 'false',
-      CARD_AUTH_URL: fake.url,
-      CARD_AUTH_SECRET: fake.secret,
-      SMS_URL: fake.url,
-      SMS_SECRET: fake.secret,
-    });
-  });
-  after(async () => {
-    await svc.stop();
-    await fake.stop();
-  });
-  beforeEach(async () => {
-    await resetDb();
-    fake.reset();
-    await svc.addChannel('ACME');
-  });
-  const paths = () => fake.calls.map((c) => c.path);
+  const paths = () => on.fake.calls.map((c) => c.path);
 
   it('binds the seed card through the gateways: review, SMS, then signing; a retried confirmation calls none again', async () => {
-    const first = await svc.bind(BODY, 'ACME');
+    const first = await on.svc.bind(BODY, 'ACME');
     expect(first.body.data.status).to.equal('SMS_SENT');
     expect(paths()).to.deep.equal(['/v1/card-auth/verify', '/v1/sms/send']);
-    const code = fake.codeFor('13420504517');
+    const code = on.fake.codeFor('13420504517');
 
-    const done = await svc.bind({ ...BODY, verify_code: code }, 'ACME');
+    const done = await on.svc.bind({ ...BODY, verify_code: code }, 'ACME');
     expect(done.body.data.status).to.equal('BOUND');
     expect(paths()).to.deep.equal(['/v1/card-auth/verify', '/v1/sms/send', '/v1/card-auth/sign']);
-    expect((await svc.bind({ ...BODY, verify_code: code }, 'ACME')).body).to.deep.equal(done.body);
-    expect(fake.calls).to.have.length(3);
-    expect((await svc.list(BODY.user_id as string, 'ACME')).body.data.cards[0].card_id).to.equal(done.body.data.card_id);
+    expect((await on.svc.bind({ ...BODY, verify_code: code }, 'ACME')).body).to.deep.equal(done.body);
+    expect(on.fake.calls).to.have.length(3);
+    expect((await on.svc.list(BODY.user_id as string, 'ACME')).body.data.cards[0].card_id).to.equal(done.body.data.card_id);
   });
 
   it("answers 505 PROVIDER_TIMEOUT before 2 s to a gateway that takes 3 s; the retry gets the gateway's stored answer", async () => {
-    fake.script('/v1/card-auth/verify', () => ({ body: { result: 'APPROVED' }, delayMs: 3000 }));
-    const slow = await svc.bind(BODY, 'ACME');
+    on.fake.script('/v1/card-auth/verify', () => ({ body: { result: 'APPROVED' }, delayMs: 3000 }));
+    const slow = await on.svc.bind(BODY, 'ACME');
     expect(slow.body).to.deep.include({ code: 505 });
     expect(slow.body.data.sub_code).to.equal('PROVIDER_TIMEOUT');
     expect(slow.ms).to.be.below(2000);
-    const retry = await svc.bind(BODY, 'ACME');
+    const retry = await on.svc.bind(BODY, 'ACME');
     expect(retry.body.data.status).to.equal('SMS_SENT');
-    const reviews = fake.calls.filter((c) => c.path === '/v1/card-auth/verify');
+    const reviews = on.fake.calls.filter((c) => c.path === '/v1/card-auth/verify');
     expect(reviews.map((c) => c.body.request_no))
       .to.have.length(2)
       .and.satisfy(([a, b]: string[]) => a === b); // one request number
   });
 
   it('answers 501 AUTH_REJECTED to a rejected card and 505 PROVIDER_ERROR to a failing SMS gateway, logging no personal data', async () => {
-    fake.script('/v1/card-auth/verify', () => ({ body: { result: 'REJECTED', reason: 'stolen card' } }));
-    expect((await svc.bind(BODY, 'ACME')).body.data.sub_code).to.equal('AUTH_REJECTED');
+    on.fake.script('/v1/card-auth/verify', () => ({ body: { result: 'REJECTED', reason: 'stolen card' } }));
+    expect((await on.svc.bind(BODY, 'ACME')).body.data.sub_code).to.equal('AUTH_REJECTED');
     await resetDb();
-    await svc.addChannel('ACME');
-    fake.reset();
-    fake.script('/v1/sms/send', () => ({ status: 503, body: { echo: BODY } }));
-    const failed = await svc.bind(BODY, 'ACME');
+    await on.svc.addChannel('ACME');
+    on.fake.reset();
+    on.fake.script('/v1/sms/send', () => ({ status: 503, body: { echo: BODY } }));
+    const failed = await on.svc.bind(BODY, 'ACME');
     expect(failed.body.data.sub_code).to.equal('PROVIDER_ERROR');
-    const logs = svc.logs.join('');
+    const logs = on.svc.logs.join('');
     expect(logs).to.contain('/v1/sms/send: HTTP 503');
     for (const p of PERSONAL) expect(logs).not.to.contain(p);
   });

@@ -10,7 +10,8 @@ import { createLogger } from '../../src/log.ts';
 import { vaultFor } from '../../src/crypto/vault.ts';
 import { signedHeaders } from '../../src/sdk/sign.ts';
 import { ChannelStore } from '../../src/store/channel-store.ts';
-import { testDb } from './database.ts';
+import { FakeGateway } from '../fakes/fake-gateway.ts';
+import { resetDb, testDb } from './database.ts';
 
 export { idNumber, seedExistingCard, seedNewCard, withCheckChar } from './seed.ts';
 
@@ -188,4 +189,27 @@ export async function bindNewCard(svc: Service, body: Record<string, unknown>, c
   if (first.body.data?.status !== 'SMS_SENT') throw new Error(`first call failed: ${JSON.stringify(first.body)}`);
   const [latest] = await svc.inbox(body.user_mobile as string);
   return svc.bind({ ...body, verify_code: latest.code }, channel);
+}
+
+/**
+ * For a describe block: the service with both gateways over HTTP on one fake gateway (sandbox off), started before its
+ * tests and stopped after; each test begins on an empty database with the fake's memory cleared and channel ACME.
+ */
+export function serviceOnFakeGateway(): { fake: FakeGateway; svc: Service } {
+  const on = {} as { fake: FakeGateway; svc: Service };
+  before(async () => {
+    on.fake = await new FakeGateway().start();
+    const { url, secret } = on.fake;
+    on.svc = await startService({ SANDBOX: 'false', CARD_AUTH_URL: url, CARD_AUTH_SECRET: secret, SMS_URL: url, SMS_SECRET: secret });
+  });
+  after(async () => {
+    await on.svc.stop();
+    await on.fake.stop();
+  });
+  beforeEach(async () => {
+    await resetDb();
+    on.fake.reset();
+    await on.svc.addChannel('ACME');
+  });
+  return on;
 }
