@@ -194,6 +194,20 @@ describe('database down: 503 with Retry-After by the deadline, one log line per 
     if (wait > 0) await sleep(wait);
   }
 
+  /**
+   * After the database came back at `restoredAt` (performance.now()): answering 200 again within RECOVERY_MS, every kind
+   * of request answered as usual, and the outage logged once. `lastAnswer` (epoch ms): the last 503 of a black-hole,
+   * whose stuck work is waited out (its statement limit) before the log is read.
+   */
+  async function expectRecovered(what: string, restoredAt: number, lastAnswer?: number): Promise<void> {
+    const back = await recovery(restoredAt);
+    console.log(`      ${what}: answering 200 again ${Math.round(back.ms)} ms after the database came back (${back.refused} more 503)`);
+    expect(back.ms, `${what}: ms to the first 200 (dead connections replaced)`).to.be.below(RECOVERY_MS);
+    await expectServingAgain(restoredAt);
+    if (lastAnswer !== undefined) await settled(lastAnswer);
+    expectOneOutageLogged();
+  }
+
   /** The log of one outage: one line when it began, one when it ended counting every 503; no 500, no unexpected error. */
   function expectOneOutageLogged(): void {
     const lines = linesOf(svc);
@@ -216,12 +230,7 @@ describe('database down: 503 with Retry-After by the deadline, one log line per 
     await expectAllRetryLater(3);
     await expectNoDatabaseNeeded(svc);
     console.log(`      cut: ${answered503} answers 503 in ${Math.round(performance.now() - started)} ms`);
-    const restoredAt = await restore();
-    const back = await recovery(restoredAt);
-    console.log(`      cut: answering 200 again ${Math.round(back.ms)} ms after the database came back (${back.refused} more 503)`);
-    expect(back.ms).to.be.below(RECOVERY_MS);
-    await expectServingAgain(restoredAt);
-    expectOneOutageLogged();
+    await expectRecovered('cut', await restore());
   });
 
   it('black-hole: every request that needs the database answers 503 Retry-After: 1 by the deadline; the outage logged once', async () => {
@@ -234,13 +243,7 @@ describe('database down: 503 with Retry-After by the deadline, one log line per 
     await expectNoDatabaseNeeded(svc);
     const lastAnswer = Date.now();
     console.log(`      black-hole: ${answered503} answers 503 in ${Math.round(performance.now() - started)} ms`);
-    const restoredAt = await restore();
-    const back = await recovery(restoredAt);
-    console.log(`      black-hole: answering 200 again ${Math.round(back.ms)} ms after the database came back (${back.refused} more 503)`);
-    expect(back.ms).to.be.below(RECOVERY_MS);
-    await expectServingAgain(restoredAt);
-    await settled(lastAnswer);
-    expectOneOutageLogged();
+    await expectRecovered('black-hole', await restore(), lastAnswer);
   });
 
   it('black-hole under load (three times the pool at once): every request still 503 by the deadline; the outage logged once', async () => {
@@ -265,15 +268,7 @@ describe('database down: 503 with Retry-After by the deadline, one log line per 
       `      black-hole under load: ${answers.length} answers 503, the slowest ${Math.max(...served.map((l) => l.ms!))} ms ` +
         `after arrival (${Math.round(Math.max(...answers.map((a) => a.ms)))} ms as its client saw it)`,
     );
-    const restoredAt = await restore();
-    const back = await recovery(restoredAt);
-    console.log(
-      `      black-hole under load: answering 200 again ${Math.round(back.ms)} ms after the database came back (${back.refused} more 503)`,
-    );
-    expect(back.ms).to.be.below(RECOVERY_MS);
-    await expectServingAgain(restoredAt);
-    await settled(lastAnswer);
-    expectOneOutageLogged();
+    await expectRecovered('black-hole under load', await restore(), lastAnswer);
   });
 
   it('a short black-hole: the idle connections it left dead are replaced, and all is answered within a second', async () => {
@@ -282,15 +277,7 @@ describe('database down: 503 with Retry-After by the deadline, one log line per 
     expectRetryLater(await svc.list('u1', 'ACME'), 'during the partition');
     answered503 = 1;
     const lastAnswer = Date.now();
-    const restoredAt = await restore();
-    const back = await recovery(restoredAt);
-    console.log(
-      `      short black-hole: answering 200 again ${Math.round(back.ms)} ms after the database came back (${back.refused} more 503)`,
-    );
-    expect(back.ms, 'dead connections are replaced').to.be.below(RECOVERY_MS);
-    await expectServingAgain(restoredAt);
-    await settled(lastAnswer);
-    expectOneOutageLogged();
+    await expectRecovered('short black-hole', await restore(), lastAnswer);
   });
 
   it('after a black-hole no connection stays lent out, and the pool can be closed (a stopping process closes it)', async () => {
@@ -342,10 +329,7 @@ describe('database down: 503 with Retry-After by the deadline, one log line per 
       restoredAt = performance.now();
     }
     // the read-only connections were destroyed as they failed: the next ones are writable
-    const back = await recovery(restoredAt);
-    expect(back.ms).to.be.below(RECOVERY_MS);
-    await expectServingAgain(restoredAt);
-    expectOneOutageLogged();
+    await expectRecovered('read-only', restoredAt);
   });
 
   it('a request that needs no database during an outage does not end it in the log', async () => {
