@@ -9,6 +9,7 @@ cleanup() { [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null; sleep 1; rm -rf 
 trap cleanup EXIT
 git clone -q "$src" "$dir/bindcard"
 cd "$dir/bindcard"
+source .ci/listening.sh
 npm ci --no-audit --no-fund --loglevel=error
 unset DATABASE_URL
 
@@ -16,13 +17,7 @@ start() {
   # its own process group, so a stop reaches node behind npm as Ctrl-C would
   PORT=0 ADMIN_PORT=0 setsid npm start --silent >"$dir/out.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 120); do
-    base=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$dir/out.log" | head -1 | sed 's/listening on //') || true
-    [ -n "$base" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/out.log"; echo "newcomer: the service exited" >&2; exit 1; }
-    sleep 0.5
-  done
-  [ -n "$base" ] || { cat "$dir/out.log"; echo "newcomer: no listening line" >&2; exit 1; }
+  base=$(listening_url "$dir/out.log" "$pid" newcomer)
   head -1 "$dir/out.log"
 }
 stop() {

@@ -5,6 +5,7 @@
 # CI runs it in a clean clone after npm ci, with DATABASE_URL set: the server the throwaway database is made on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source .ci/listening.sh
 : "${DATABASE_URL:?set DATABASE_URL: the PostgreSQL server to make a throwaway database on}"
 prod=$(mktemp -d)
 db=""
@@ -42,14 +43,7 @@ db=$(node --import tsx test/setup/throwaway-database.ts create bindcard_prod)
 # its own session, so a failure stops npm and node together; NODE_OPTIONS empty, so nothing is preloaded
 (cd "$prod" && DATABASE_URL="$db" PORT=0 ADMIN_PORT=0 NODE_OPTIONS='' exec setsid npm run start:prod --silent >out.log 2>&1) &
 pid=$!
-base=""
-for _ in $(seq 1 120); do
-  base=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$prod/out.log" | sed 's/listening on //') || true
-  [ -n "$base" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$prod/out.log"; echo "prod-build: start:prod exited" >&2; exit 1; }
-  sleep 0.5
-done
-[ -n "$base" ] || { cat "$prod/out.log"; echo "prod-build: no listening line" >&2; exit 1; }
+base=$(listening_url "$prod/out.log" "$pid" prod-build)
 head -1 "$prod/out.log"
 node=$(pgrep -s "$pid" -x node)
 echo "the service: $(tr '\0' ' ' </proc/"$node"/cmdline)· NODE_OPTIONS='$(tr '\0' '\n' </proc/"$node"/environ | sed -n 's/^NODE_OPTIONS=//p')'"
