@@ -3,11 +3,11 @@
 // cards and two mobiles, against one real service over HTTP on PostgreSQL, with business time moved by the fault
 // switch's clock. After every step the answers are the reference model's and the invariants hold (commands.ts).
 //
-// Its own mocha configuration (the root one's spec would add the whole suite to any file named on the command line):
-//   npx mocha --config test/chaos/model/mocharc.json                                  100 sequences of up to 30 steps
-//   MODEL_RUNS=1000 MODEL_STEPS=60 npx mocha --config test/chaos/model/mocharc.json   more on demand
-//   MODEL_SEED=<seed> MODEL_PATH=<path> npx mocha --config test/chaos/model/mocharc.json   replays a failure
-//   MODEL_COVERAGE=1 …                                                                 prints what the answers were
+// Run with the chaos stages' mocha configuration (the root one's spec would add the whole suite to any file named on
+// the command line): `scripts/chaos.sh model`, i.e. `npx mocha --config test/chaos/mocharc.json <this file>`.
+//   MODEL_RUNS=1000 MODEL_STEPS=60 scripts/chaos.sh model     more than the 100 sequences of up to 30 steps
+//   MODEL_SEED=<seed> MODEL_PATH=<path> scripts/chaos.sh model  replays a failure
+//   MODEL_COVERAGE=1 …                                          prints what the answers were
 import fc from 'fast-check';
 import pg from 'pg';
 import { testDatabaseUrl } from '../../setup/database.ts';
@@ -80,7 +80,9 @@ describe('model-based: random sequences of the four operations against the model
       await fc.assert(property, { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), ...(PATH ? { path: PATH } : {}) });
     } catch (e) {
       const m = /seed: (-?\d+), path: "([^"]*)"/.exec(String((e as Error).message));
-      if (m) (e as Error).message += `\n\nReplay: MODEL_SEED=${m[1]} MODEL_PATH=${m[2]} npx mocha --config test/chaos/model/mocharc.json`;
+      if (m)
+        (e as Error).message +=
+          `\n\nReplay: MODEL_SEED=${m[1]} MODEL_PATH=${m[2]} npx mocha --config test/chaos/mocharc.json test/chaos/model/model.test.ts`;
       throw e;
     }
     const seconds = (Date.now() - started) / 1000;
