@@ -74,8 +74,10 @@ user=$(podman top "$name" user | tail -1 | tr -d ' ')
 [ "$user" = node ] || fail "runs as '$user', not node"
 echo "runs as: $(podman exec "$name" id)"
 curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null || fail "/healthz"
-curl -sf "http://127.0.0.1:$admin/metrics" | grep -q '^bindcard_' || fail "/metrics has no bindcard_ series"
-echo "/metrics: $(curl -sf "http://127.0.0.1:$admin/metrics" | grep -c '^bindcard_') bindcard_ samples"
+# read whole before matching: `curl | grep -q` under pipefail fails when grep exits first and curl gets SIGPIPE
+metrics=$(curl -sf "http://127.0.0.1:$admin/metrics") || fail "/metrics"
+samples=$(grep -c '^bindcard_' <<<"$metrics") || fail "/metrics has no bindcard_ series"
+echo "/metrics: $samples bindcard_ samples"
 # no channel is registered (production has no DEMO): the documented 404 in the documented JSON
 answer=$(curl -s -XPOST "http://127.0.0.1:$port/demochannel/bindCard?r_c=DEMO" -H 'content-type: application/json' -d '{}')
 grep -q '"code":404' <<<"$answer" || fail "a request for an unknown channel got $answer"

@@ -33,7 +33,7 @@ cp -a node_modules "$prod/" # a copy, not hard links: npm rewrites node_modules/
 for dev in tsx typescript esbuild; do
   if [ -e "$prod/node_modules/$dev" ]; then echo "prod-build: $dev is installed in the production folder" >&2; exit 1; fi
 done
-if find "$prod" -path "$prod/node_modules" -prune -o -name '*.ts' -print | grep -q .; then
+if [ -n "$(find "$prod" -path "$prod/node_modules" -prune -o -name '*.ts' -print)" ]; then
   echo "prod-build: TypeScript source in the production folder" >&2
   exit 1
 fi

@@ -28,4 +28,4 @@ if [ -s "$pidfile" ]; then
   fi
 fi
 command -v update-rc.d >/dev/null 2>&1 && update-rc.d haproxy disable >/dev/null 2>&1 || true
-haproxy -v | head -1
+haproxy -v | sed -n 1p
