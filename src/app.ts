@@ -67,7 +67,7 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   // business time: the clock's, unless the request set it (the fault switch's X-Bindcard-Clock)
   const now = () => {
     const shift = requestContext.getStore()?.clockShiftMs;
-    return shift === undefined ? clock() : new Date(Date.now() + shift);
+    return shift === undefined ? clock() : new Date(clock().getTime() + shift);
   };
   const vault = vaultFor(config);
   const sandbox = config.sandbox ? new SandboxStore(db) : undefined;
@@ -108,7 +108,7 @@ export async function createApp(deps: AppDeps): Promise<Koa> {
   app.use(async (koa) => {
     const reqId = REQUEST_ID.test(koa.get('x-request-id')) ? koa.get('x-request-id') : randomUUID();
     const setClock = clockOf(config.faults, koa.headers);
-    const clockShiftMs = typeof setClock === 'number' ? setClock - Date.now() : undefined;
+    const clockShiftMs = typeof setClock === 'number' ? setClock - clock().getTime() : undefined;
     const faults = faultsOf(config.faults, koa.headers);
     await requestContext.run({ reqId, clockShiftMs, faults }, () => serve(koa, reqId, faults, setClock === 'malformed'));
   });
