@@ -54,7 +54,8 @@ SOURCES
     --change "ENV NODE_VERSION=$node_version" \
     --change 'CMD ["node"]' - "$base-debootstrap" >/dev/null
   rm -rf "$root"/*
-  # the point and security updates, applied where podman gives apt a /dev and /proc (the emptied folder: the context), squashed into one layer so the files it replaces are not kept twice
+  # the point and security updates, applied where podman gives apt a /dev and /proc (the emptied folder: the context),
+  # squashed into one layer so the files they replace are not kept twice
   podman build --squash-all --network=host -t "$base" -f - "$root" <<EOF >&2
 FROM $base-debootstrap
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -y upgrade && apt-get clean && rm -rf /var/lib/apt/lists/*
