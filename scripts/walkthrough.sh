@@ -23,7 +23,8 @@ first=$(post "$U" "{$B}")
 expect '"code":200' "$first"
 if grep -q SMS_SENT <<<"$first"; then
   echo "2. read the code from the sandbox phone"
-  code=$(curl -sS "$BASE/sandbox/sms?mobile=13420504517" | grep -o '"code":"[0-9]\{6\}"' | sed -n '1s/[^0-9]//gp')
+  code=$(curl -sS "$BASE/sandbox/sms?mobile=13420504517" | grep -o '"code":"[0-9]\{6\}"' | sed -n '1s/[^0-9]//gp') ||
+    { echo "walkthrough: no code on the sandbox phone" >&2; exit 1; }
   echo "code $code"
   echo "3. confirm with the code"
   expect '"status":"BOUND"' "$(post "$U" "{$B,\"verify_code\":\"$code\"}")"
