@@ -10,8 +10,12 @@ import { embeddedRun, poolMax, resetDb, testDatabaseUrl } from '../setup/databas
 import { idNumber, seedNewCard } from '../setup/service.ts';
 
 const DRAIN_MS = 1500;
-/** How soon after SIGTERM /readyz must say 503. */
-const NOT_READY_MS = 100;
+/**
+ * How soon after SIGTERM /readyz must say 503: "at once", i.e. early in the drain, not at its end. What it measures is
+ * signal delivery plus the service's event-loop lag under this test's own load on a 2-core machine, which reached
+ * 212 ms in one CI run; a flip at the end of the drain (DRAIN_MS) or never still fails.
+ */
+const NOT_READY_MS = 500;
 const LOOPS = 6;
 
 interface Running {
@@ -188,12 +192,12 @@ describe('graceful stop: SIGTERM drains, then no accepted request is dropped', f
       }, DRAIN_MS - 400),
     );
 
-    // /readyz asked every 10 ms for 300 ms, each probe without waiting for the last (a probe's own time, a database
+    // /readyz asked every 10 ms for NOT_READY_MS + 200 ms, each probe without waiting for the last (a probe's own time, a database
     // query, is not what turns it): the first probe that was answered 503 was sent within NOT_READY_MS, and every one
     // sent after it was answered 503 too
     const probes: { sent: number; done: number; status: number; checks: Check[] }[] = [];
     const probing: Promise<void>[] = [];
-    while (since() < 300) {
+    while (since() < NOT_READY_MS + 200) {
       const sent = since();
       probing.push(probe('/readyz').then((r) => void probes.push({ sent, done: since(), status: r.status, checks: r.body.checks! })));
       await new Promise((resolve) => setTimeout(resolve, 10));
