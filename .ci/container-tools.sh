@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What `make image` needs on this machine, installed only when missing: podman, runc (crun refuses this VM's hybrid
-# cgroups: scripts/image.sh runs podman with --runtime runc --cgroup-manager=cgroupfs) and debootstrap; and
+# cgroups: scripts/podman.sh runs podman with --runtime runc --cgroup-manager=cgroupfs) and debootstrap; and
 # /etc/containers/containers.conf without default ulimits (setting rlimits is not permitted here), written when absent.
 set -euo pipefail
 missing=()

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DATABASE_URL:?set DATABASE_URL: the PostgreSQL server to make a throwaway database on}"
-podman() { command podman --runtime runc --cgroup-manager=cgroupfs "$@"; }
+source scripts/podman.sh
 bash .ci/container-tools.sh
 name=bindcard-ci-$$
 port=18080

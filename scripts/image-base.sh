@@ -6,7 +6,7 @@
 # it fails (that script then keeps using an older base if there is one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-podman() { command podman --runtime runc --cgroup-manager=cgroupfs "$@"; }
+source scripts/podman.sh
 base=$1 node_version=$2 npm_version=$3
 stage=$base-debootstrap-$$
 root=$(mktemp -d)

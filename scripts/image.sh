@@ -9,7 +9,7 @@
 # Prints the image's name last. Needs podman, runc and debootstrap (`.ci/container-tools.sh` installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-podman() { command podman --runtime runc --cgroup-manager=cgroupfs "$@"; }
+source scripts/podman.sh
 node_version=$(cat .node-version)
 npm_version=11.19.1
 image=${IMAGE:-localhost/bindcard:$(git rev-parse --short HEAD 2>/dev/null || echo dev)}
