@@ -38,8 +38,10 @@ start-prod:
 .PHONY: image test-node24
 image:
 	bash scripts/image.sh
+# the pinned Node, first on the PATH (checked: no silent fallback to the machine's own)
 test-node24:
-	bin=$$(bash scripts/node-binary.sh) && PATH="$$bin:$$PATH" npm test
+	bin=$$(bash scripts/node-binary.sh) && PATH="$$bin:$$PATH" && export PATH \
+	  && test "$$(node --version)" = "v$$(cat .node-version)" && node --version && npm test
 .PHONY: chaos
 chaos:
 	bash scripts/chaos.sh
