@@ -1,5 +1,5 @@
 import type { Logger } from '../log.ts';
-import { DatabaseTimeout, READ_ONLY } from '../store/sql.ts';
+import { DatabaseTimeout, errorChain, READ_ONLY } from '../store/sql.ts';
 
 const GONE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const SEQUELIZE_GONE = new Set([
@@ -18,15 +18,13 @@ const SEQUELIZE_GONE = new Set([
  * answer within the statement limit. Sequelize and pg wrap the cause: the whole chain is looked at.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let e = error as Record<string, unknown> | undefined, depth = 0; e && depth < 5; depth++) {
+  return errorChain(error).some((e) => {
     if (e instanceof DatabaseTimeout || SEQUELIZE_GONE.has(String(e.name))) return true;
     const code = typeof e.code === 'string' ? e.code : '';
     if (GONE_CODES.has(code) || /^57P0[123]$/.test(code) || code.startsWith('08') || code === READ_ONLY) return true;
     const message = typeof e.message === 'string' ? e.message : '';
-    if (/^Connection terminated|not queryable|timeout exceeded when trying to connect/.test(message)) return true;
-    e = (e.parent ?? e.original ?? e.cause) as Record<string, unknown> | undefined;
-  }
-  return false;
+    return /^Connection terminated|not queryable|timeout exceeded when trying to connect/.test(message);
+  });
 }
 
 /**

@@ -42,10 +42,19 @@ export class DatabaseTimeout extends Error {}
 /** SQLSTATE read_only_sql_transaction: the server is not (or no longer, or not yet) the primary. */
 export const READ_ONLY = '25006';
 
+/** An error and the errors it wraps (Sequelize's parent and original, a cause), outermost first, at most five. */
+export function errorChain(error: unknown): Record<string, unknown>[] {
+  const chain: Record<string, unknown>[] = [];
+  for (let e = error as Record<string, unknown> | undefined; e && chain.length < 5;) {
+    chain.push(e);
+    e = (e.parent ?? e.original ?? e.cause) as Record<string, unknown> | undefined;
+  }
+  return chain;
+}
+
 /** Whether a write failed because the server is read-only (pg's error, as Sequelize wraps it or not). */
 function readOnly(error: unknown): boolean {
-  const e = error as { code?: unknown; parent?: { code?: unknown } } | undefined;
-  return e?.code === READ_ONLY || e?.parent?.code === READ_ONLY;
+  return errorChain(error).some((e) => e.code === READ_ONLY);
 }
 
 /** Ends a connection at once: its pending queries fail, and Sequelize's error listener takes it out of the pool. */
