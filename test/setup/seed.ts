@@ -25,6 +25,17 @@ export function withCheckChar(digits: string): string {
   return digits + '10X98765432'[sum % 11];
 }
 
+/** The digits with their Luhn check digit (the bank's, not ours: card rules check the BIN table and the length). */
+export function withLuhnDigit(digits: string): string {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = Number(digits[digits.length - 1 - i]);
+    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+    sum += d;
+  }
+  return digits + String((10 - (sum % 10)) % 10);
+}
+
 /** A valid 18-digit resident ID for a serial number, so tests can make distinct people. */
 export function idNumber(serial: number): string {
   return withCheckChar(`11010819880201${String(serial).padStart(3, '0')}`);

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signedHeaders } from '../../../src/sdk/sign.ts';
-import { seedNewCard, withCheckChar } from '../../setup/seed.ts';
+import { seedNewCard, withCheckChar, withLuhnDigit } from '../../setup/seed.ts';
 import { startListening } from '../../setup/service-process.ts';
 
 const DIR = process.env.HA_DIR ?? '';
@@ -30,7 +30,6 @@ interface Answer {
   sent: number;
   ms: number;
   status: number; // 0: no answer (timeout or connection error)
-  code: unknown; // the body's result code
   result: unknown; // the body's data.status (SMS_SENT, BOUND, …)
   op: string;
 }
@@ -61,7 +60,7 @@ async function send(op: string, path: string, body?: unknown): Promise<{ status:
     status = 0;
   }
   const result = (json.data as { status?: unknown } | undefined)?.status;
-  answers.push({ sent, ms: now() - sent, status, code: json.code, result, op });
+  answers.push({ sent, ms: now() - sent, status, result, op });
   return { status, json };
 }
 
@@ -85,14 +84,7 @@ async function until200(op: string, path: string, body?: unknown): Promise<Recor
 
 /** A distinct borrower for flow n: own user, card (ICBC debit BIN, Luhn-valid), ID number and mobile. */
 function borrower(n: number): Record<string, unknown> {
-  const digits = `62220220${String(n).padStart(10, '0')}`;
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = Number(digits[digits.length - 1 - i]);
-    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-    sum += d;
-  }
-  const card = digits + String((10 - (sum % 10)) % 10);
+  const card = withLuhnDigit(`62220220${String(n).padStart(10, '0')}`);
   // born 1980-01-01 + n / 1000 days, serial n % 1000: a valid date and check character for any n
   const born = new Date(Date.UTC(1980, 0, 1 + Math.floor(n / 1000))).toISOString().slice(0, 10).replaceAll('-', '');
   return seedNewCard({

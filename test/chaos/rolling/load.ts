@@ -3,7 +3,8 @@
 // with an X-Request-Id of its own that the service keeps and HAProxy logs, so every request can be followed.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signedHeaders } from '../../../src/sdk/sign.ts';
-import { withCheckChar } from '../../setup/seed.ts';
+import { maskCard } from '../../../src/domain/card-rules.ts';
+import { withCheckChar, withLuhnDigit } from '../../setup/seed.ts';
 
 const BIND = '/demochannel/bindCard?r_c=DEMO';
 const LIST = '/demochannel/bankCardList?r_c=DEMO';
@@ -48,25 +49,13 @@ interface Flow {
   state: 'running' | 'bound' | 'failed';
 }
 
-/** Luhn check digit of a card number's other digits. */
-function luhnDigit(digits: string): string {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = Number(digits[digits.length - 1 - i]);
-    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-    sum += d;
-  }
-  return String((10 - (sum % 10)) % 10);
-}
-
 // The sandbox's bank fails cards by their last four digits; the load keeps clear of them.
 const SANDBOX_SPECIAL = new Set(['0501', '0505', '0002', '0003', '0004']);
 
 /** An ICBC debit number (19 digits, Luhn valid) of flow k, never one of the sandbox's failing cards. */
 function cardOf(k: number): string {
   for (const lead of ['5', '6', '7']) {
-    const body = `622202${lead}${String(k).padStart(11, '0')}`;
-    const card = body + luhnDigit(body);
+    const card = withLuhnDigit(`622202${lead}${String(k).padStart(11, '0')}`);
     if (!SANDBOX_SPECIAL.has(card.slice(-4))) return card;
   }
   throw new Error(`no card for ${k}`);
@@ -85,7 +74,6 @@ export class Load {
   readonly bound: Flow[] = [];
   readonly problems: string[] = [];
   inconsistent = 0;
-  failedSteps = 0;
   providerRetries = 0;
   /** first calls answered 505 PROVIDER_*: the text may have gone out, and the retry sends a new code */
   firstCallProviderRetries = 0;
@@ -188,7 +176,6 @@ export class Load {
       }
       await sleep(150 + Math.random() * 250);
     }
-    this.failedSteps++;
     this.inconsistency(`${what}: no good answer after ${MAX_TRIES} tries`);
     return undefined;
   }
@@ -214,7 +201,7 @@ export class Load {
       k,
       user,
       card,
-      masked: card.slice(0, 6) + '*'.repeat(card.length - 10) + card.slice(-4),
+      masked: maskCard(card),
       mobile,
       body,
       state: 'running',

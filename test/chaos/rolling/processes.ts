@@ -16,6 +16,16 @@ function exited(proc: ChildProcess): Promise<{ code: number | null; signal: Node
   return once(proc, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
 }
 
+/** SIGTERM, then waits for the exit; after `limitMs` SIGKILL. */
+async function stopWithin(proc: ChildProcess, limitMs: number): Promise<Stopped> {
+  const started = performance.now();
+  proc.kill('SIGTERM');
+  const done = exited(proc);
+  const killed = (await Promise.race([done, sleep(limitMs).then(() => 'late' as const)])) === 'late';
+  if (killed) proc.kill('SIGKILL');
+  return { ...(await done), ms: performance.now() - started, killed };
+}
+
 export interface Stopped {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -70,19 +80,9 @@ export class Instance {
   async stop(limitMs: number): Promise<Stopped> {
     const proc = this.proc;
     if (!proc) throw new Error(`instance ${this.name} is not running`);
-    const started = performance.now();
-    proc.kill('SIGTERM');
-    const done = exited(proc);
-    const timer = sleep(limitMs).then(() => 'late' as const);
-    const first = await Promise.race([done, timer]);
-    let killed = false;
-    if (first === 'late') {
-      killed = true;
-      proc.kill('SIGKILL');
-    }
-    const end = await done;
+    const stopped = await stopWithin(proc, limitMs);
     this.proc = undefined;
-    return { ...end, ms: performance.now() - started, killed };
+    return stopped;
   }
 
   running(): boolean {
@@ -154,10 +154,7 @@ export class Haproxy {
   async stop(): Promise<void> {
     const proc = this.proc;
     if (!proc) return;
-    proc.kill('SIGTERM'); // the load has finished: nothing in flight
-    const late = sleep(5000).then(() => 'late' as const);
-    if ((await Promise.race([exited(proc), late])) === 'late') proc.kill('SIGKILL');
-    await exited(proc);
+    await stopWithin(proc, 5000); // the load has finished: nothing in flight
     this.proc = undefined;
   }
 
@@ -172,15 +169,12 @@ export class Haproxy {
 
 /** One request as HAProxy logged it (log-format in haproxy.cfg). */
 export interface Logged {
-  at: number;
   status: number;
   server: string;
-  /** ms to connect to the server; -1 when no connection was made */
-  tc: number;
+  /** ms from accepting the request to the end of its answer */
   ta: number;
   termination: string;
-  retries: string;
-  /** HAProxy forwarded it: a server was chosen and connected to */
+  /** HAProxy forwarded it: a server was chosen and connected to (Tc, ms to connect, is -1 when it was not) */
   forwarded: boolean;
 }
 
@@ -191,15 +185,12 @@ export function parseHaproxyLog(text: string): { requests: Map<string, Logged>; 
   for (const line of text.split('\n')) {
     const m = /^rolling (\d+) \{([^}]*)\} (-?\d+) (\S+) (-?\d+) (-?\d+) (-?\d+) (\S+) (\S+)/.exec(line);
     if (m) {
-      const [, at, id, status, server, tc, , ta, termination, retries] = m;
+      const [, , id, status, server, tc, , ta, termination] = m;
       const entry: Logged = {
-        at: Number(at),
         status: Number(status),
         server,
-        tc: Number(tc),
         ta: Number(ta),
         termination,
-        retries,
         forwarded: server !== '<NOSRV>' && Number(tc) >= 0,
       };
       if (id) requests.set(id, entry);

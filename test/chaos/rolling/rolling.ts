@@ -82,7 +82,7 @@ async function watch(): Promise<void> {
       if (last.get(server) !== status) transitions.push({ at: at(), server, status });
       last.set(server, status);
     }
-    if ([...servers.values()].length && [...servers.values()].every((s) => !s.startsWith('UP'))) bothDown++;
+    if (servers.size && [...servers.values()].every((s) => !s.startsWith('UP'))) bothDown++;
     await sleep(100);
   }
 }
@@ -103,16 +103,16 @@ async function roll(instance: Instance): Promise<Restart> {
   const stopped = await instance.stop(STOP_LIMIT_MS);
   // out of HAProxy already at SIGTERM (a failed probe), or taken out after it
   const before = transitions.filter((t) => t.server === instance.name && t.at <= sigterm).at(-1);
-  const down =
-    before && !before.status.startsWith('UP')
-      ? { at: sigterm, status: `${before.status} already` }
-      : transitions.find((t) => t.server === instance.name && t.at >= sigterm && !t.status.startsWith('UP'));
+  const already = before !== undefined && !before.status.startsWith('UP');
+  const down = already
+    ? { at: sigterm, status: before.status }
+    : transitions.find((t) => t.server === instance.name && t.at >= sigterm && !t.status.startsWith('UP'));
   say(
     `${at()} ms: ${instance.name} exited ${stopped.code ?? stopped.signal} after ${Math.round(stopped.ms)} ms` +
       (!down
         ? '; HAProxy never saw it down'
-        : down.status.endsWith('already')
-          ? `; HAProxy had it ${down.status} (a failed probe)`
+        : already
+          ? `; HAProxy had it ${down.status} already (a failed probe)`
           : `; HAProxy saw it ${down.status} ${down.at - sigterm} ms after SIGTERM`),
   );
   const starting = performance.now();
@@ -232,7 +232,8 @@ async function main(): Promise<number> {
   const accepted = count((s) => logged.get(s.id)?.forwarded === true);
   const haproxy503 = count((s) => s.verdict === 'haproxy503' && logged.get(s.id)?.forwarded !== true);
   const service503 = count((s) => s.verdict === 'service503');
-  const other5xx = count((s) => s.status !== undefined && s.status >= 500 && s.status !== 503);
+  const isOther5xx = (s: Sent) => s.status !== undefined && s.status >= 500 && s.status !== 503;
+  const other5xx = count(isOther5xx);
   const lostOnes = load.sent.filter((s) => logged.get(s.id)?.forwarded === true && !['ok', 'service503', 'service5xx'].includes(s.verdict));
   const unlogged = load.sent.filter((s) => !logged.has(s.id));
   const hangs = load.sent.filter((s) => s.verdict === 'timeout' || (logged.get(s.id)?.ta ?? 0) > HANG_MS);
@@ -273,8 +274,7 @@ async function main(): Promise<number> {
     say(
       `SLOW ${s.id} ${s.what}: ${logged.get(s.id)?.ta ?? '?'} ms at HAProxy, ${Math.round(s.ms)} ms at the client (${s.verdict} ${s.status ?? ''})`,
     );
-  for (const s of load.sent.filter((x) => x.status !== undefined && x.status >= 500 && x.status !== 503).slice(0, 5))
-    say(`5xx ${s.id} ${s.what}: ${s.status} (${s.verdict})`);
+  for (const s of load.sent.filter(isOther5xx).slice(0, 5)) say(`5xx ${s.id} ${s.what}: ${s.status} (${s.verdict})`);
   for (const r of lateDown)
     say(`${r.name}: HAProxy did not take it out before its listener closed (down ${r.downMs ?? 'never'} ms, drain ${DRAIN_MS} ms)`);
   for (const p of [...load.problems, ...dbProblems].slice(0, 20)) say(`INCONSISTENT ${p}`);
