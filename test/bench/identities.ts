@@ -1,12 +1,10 @@
 // Distinct, valid borrowers for the benchmark: card (ICBC debit BIN), ID (valid check character), mobile.
-const ID_CHECK_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+import { withCheckChar } from '../setup/seed.ts';
 
 export function idNumberOf(index: number): string {
   const day = new Date(Date.UTC(1950, 0, 1) + (index % 20000) * 86_400_000);
   const ymd = day.toISOString().slice(0, 10).replaceAll('-', '');
-  const base = `110108${ymd}${String(Math.floor(index / 20000) % 1000).padStart(3, '0')}`;
-  const weighted = [...base].reduce((sum, digit, position) => sum + Number(digit) * ID_CHECK_WEIGHTS[position], 0);
-  return base + '10X98765432'[weighted % 11];
+  return withCheckChar(`110108${ymd}${String(Math.floor(index / 20000) % 1000).padStart(3, '0')}`);
 }
 
 export interface Identity {
