@@ -19,20 +19,20 @@ export const SMS_PER_CARD_HOUR = 5;
  * runs with 4 (AUTH_REVIEWS_PER_*_DAY, see SERVICE_LIMITS), so that sequences of 30 steps reach it.
  */
 export const REVIEWS_PER_DAY = 4;
-/** The settings the service runs with, as the model assumes them. */
+export const PROBES_PER_CARD = 3;
+/** The settings the service runs with: the model's own numbers. */
 export const SERVICE_LIMITS: Record<string, string> = {
-  CODE_TTL_SECONDS: '300',
-  CODE_MAX_ATTEMPTS: '5',
-  SMS_RESEND_SECONDS: '60',
-  SMS_PER_MOBILE_HOUR: '5',
-  SMS_PER_MOBILE_DAY: '10',
-  SMS_PER_CARD_HOUR: '5',
+  CODE_TTL_SECONDS: String(CODE_TTL_MS / 1000),
+  CODE_MAX_ATTEMPTS: String(CODE_MAX_ATTEMPTS),
+  SMS_RESEND_SECONDS: String(RESEND_MS / 1000),
+  SMS_PER_MOBILE_HOUR: String(SMS_PER_MOBILE_HOUR),
+  SMS_PER_MOBILE_DAY: String(SMS_PER_MOBILE_DAY),
+  SMS_PER_CARD_HOUR: String(SMS_PER_CARD_HOUR),
   AUTH_REVIEWS_PER_CARD_DAY: String(REVIEWS_PER_DAY),
   AUTH_REVIEWS_PER_ID_DAY: String(REVIEWS_PER_DAY),
   AUTH_REVIEWS_PER_MOBILE_DAY: String(REVIEWS_PER_DAY),
-  OWNERSHIP_PROBES_PER_CARD: '3',
+  OWNERSHIP_PROBES_PER_CARD: String(PROBES_PER_CARD),
 };
-export const PROBES_PER_CARD = 3;
 /** how long after the business time it was sent with a request may report a time of its own */
 export const TIME_TOLERANCE_MS = 5_000;
 
@@ -454,8 +454,11 @@ export class Model {
     switch (e.kind) {
       case 'sms-sent':
         return want(
-          b.code === 200 && data.status === 'SMS_SENT' && data.code_ttl_seconds === 300 && data.resend_after_seconds === 60,
-          '200 SMS_SENT (ttl 300, resend 60)',
+          b.code === 200 &&
+            data.status === 'SMS_SENT' &&
+            data.code_ttl_seconds === CODE_TTL_MS / 1000 &&
+            data.resend_after_seconds === RESEND_MS / 1000,
+          `200 SMS_SENT (ttl ${CODE_TTL_MS / 1000}, resend ${RESEND_MS / 1000})`,
         );
       case 'bound':
         return want(b.code === 200 && data.status === 'BOUND', '200 BOUND') ?? this.sameId(e.row, data.card_id);
