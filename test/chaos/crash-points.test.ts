@@ -111,8 +111,8 @@ describe('crash points: killed at each, restarted, retried by the partner', func
     }
   };
 
-  const calls = (path: string) => fake.calls.filter((c) => c.path === `/v1/card-auth/${path}`);
-  const requestNumbers = (path: string) => new Set(calls(path).map((c) => c.body.request_no));
+  const calls = (path: string) => fake.callsTo(`/v1/card-auth/${path}`);
+  const requestNumbers = (path: string) => new Set(fake.requestNumbers(`/v1/card-auth/${path}`));
   const bindingsOf = async (userId: string) =>
     (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM bindings WHERE user_id = $1', [userId])).rows[0].n;
 
@@ -153,8 +153,7 @@ describe('crash points: killed at each, restarted, retried by the partner', func
     const { answer } = await retry('bindCard', card);
     expect(answer.data.status).to.equal('SMS_SENT');
     expect(calls('verify')).to.have.length(1);
-    const sends = fake.calls.filter((c) => c.path === '/v1/sms/send');
-    expect(sends.map((c) => c.body.request_no))
+    expect(fake.requestNumbers('/v1/sms/send'))
       .to.have.length(2)
       .and.satisfy(([a, b]: string[]) => a === b);
     expect(fake.smsTo(mobileOf(card))).to.deep.equal([text]);

@@ -20,8 +20,6 @@ export interface FakeCall {
   path: string;
   body: Record<string, unknown>;
   headers: IncomingMessage['headers'];
-  /** its request number was seen before: answered with the first answer, nothing done again (no second text) */
-  repeat: boolean;
   /** the gateway did the call's work (a text went out): a 2xx answer it kept, not a repeat */
   done: boolean;
 }
@@ -85,6 +83,16 @@ export class FakeGateway {
     this.answered.clear();
   }
 
+  /** The calls made to a path ('/v1/sms/send', …), oldest first. */
+  callsTo(path: string): FakeCall[] {
+    return this.calls.filter((c) => c.path === path);
+  }
+
+  /** Those calls' request numbers, oldest first: a retry of a call in doubt repeats its number. */
+  requestNumbers(path: string): unknown[] {
+    return this.callsTo(path).map((c) => c.body.request_no);
+  }
+
   /** The texts delivered to a mobile (one per request number), newest first. */
   smsTo(mobile: string): string[] {
     return this.calls
@@ -118,7 +126,7 @@ export class FakeGateway {
     if (typeof key !== 'string' || body.request_no !== key)
       return this.send(res, { status: 400, body: { error: 'Idempotency-Key must be the request_no' } });
     const stored = this.answered.get(`${req.url} ${key}`);
-    const call = { path: req.url!, body, headers: h, repeat: stored !== undefined, done: false };
+    const call = { path: req.url!, body, headers: h, done: false };
     this.calls.push(call);
     if (stored) return this.send(res, { ...stored, delayMs: 0, reset: false });
     const script = this.scripts.get(req.url!) ?? DEFAULTS[req.url!];

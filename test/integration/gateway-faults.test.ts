@@ -14,8 +14,6 @@ const MOBILE = BODY.user_mobile as string;
 describe('gateway faults (HTTP gateways, sandbox off)', () => {
   const on = serviceOnFakeGateway();
   const bind = (body: Record<string, unknown>) => on.svc.bind(body, 'ACME');
-  const calls = (path: string) => on.fake.calls.filter((c) => c.path === path);
-  const requestNumbers = (path: string) => calls(path).map((c) => c.body.request_no);
 
   describe('one code per text', () => {
     it('an SMS gateway that times out and delivers after all: the retry sends the same request number, one text, its code binds', async () => {
@@ -25,7 +23,7 @@ describe('gateway faults (HTTP gateways, sandbox off)', () => {
       expect(slow.ms).to.be.below(2000);
       on.fake.script('/v1/sms/send');
       expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
-      const [first, again] = requestNumbers('/v1/sms/send');
+      const [first, again] = on.fake.requestNumbers('/v1/sms/send');
       expect(again).to.equal(first);
       expect(on.fake.smsTo(MOBILE)).to.have.length(1); // the gateway sent the text once
       expect((await bind({ ...BODY, verify_code: on.fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
@@ -36,7 +34,7 @@ describe('gateway faults (HTTP gateways, sandbox off)', () => {
       expect((await bind(BODY)).body.data.sub_code).to.equal('PROVIDER_ERROR');
       on.fake.script('/v1/sms/send');
       expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
-      const [first, again] = calls('/v1/sms/send');
+      const [first, again] = on.fake.callsTo('/v1/sms/send');
       expect([again.body.request_no, again.body.text]).to.deep.equal([first.body.request_no, first.body.text]);
       expect(on.fake.smsTo(MOBILE)).to.have.length(1); // the first was refused before it was sent: this one is the text
       expect((await bind({ ...BODY, verify_code: on.fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
@@ -47,7 +45,7 @@ describe('gateway faults (HTTP gateways, sandbox off)', () => {
       expect((await bind(BODY)).body.data.sub_code).to.equal('PROVIDER_ERROR');
       on.fake.script('/v1/sms/send');
       expect((await bind(BODY)).body.data.status).to.equal('SMS_SENT');
-      const [first, again] = requestNumbers('/v1/sms/send');
+      const [first, again] = on.fake.requestNumbers('/v1/sms/send');
       expect(again, 'a new request number: the refused one would be refused again').not.to.equal(first);
       expect(on.fake.smsTo(MOBILE)).to.have.length(1);
       expect((await bind({ ...BODY, verify_code: on.fake.codeFor(MOBILE) })).body.data.status).to.equal('BOUND');
@@ -109,8 +107,8 @@ describe('gateway faults (HTTP gateways, sandbox off)', () => {
         on.fake.script(path);
         const done = await run();
         expect(done.body.data.status).to.equal({ review: 'SMS_SENT', text: 'SMS_SENT', sign: 'BOUND', unsign: 'UNBOUND' }[step]);
-        expect(new Set(requestNumbers(path)).size, 'one request number').to.equal(1);
-        expect(calls(path)).to.have.length(2);
+        expect(new Set(on.fake.requestNumbers(path)).size, 'one request number').to.equal(1);
+        expect(on.fake.callsTo(path)).to.have.length(2);
         if (step === 'review' || step === 'text') expect(on.fake.smsTo(MOBILE)).to.have.length(1);
         if (step === 'sign') {
           const [cards] = (await testDb().query('SELECT agreement_no FROM cards')) as [{ agreement_no: string }[], unknown];
