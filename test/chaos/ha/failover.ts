@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { poll } from '../../../src/lib/poll.ts';
 import { signedHeaders } from '../../../src/sdk/sign.ts';
 import { seedNewCard, withCheckChar, withLuhnDigit } from '../../setup/seed.ts';
 import { startListening } from '../../setup/service-process.ts';
@@ -185,8 +186,10 @@ try {
   // the first success: a bindCard request sent after the kill whose answer moved the flow on (SMS_SENT or BOUND)
   const succeededAfterKill = () =>
     answers.find((a) => a.sent > killedAt && a.op === 'bindCard' && a.status === 200 && (a.result === 'SMS_SENT' || a.result === 'BOUND'));
-  while (!succeededAfterKill() && now() - killedAt < FIRST_SUCCESS_LIMIT_MS + 15_000) await sleep(100);
-  const first = succeededAfterKill();
+  const first = await poll(async () => succeededAfterKill(), {
+    intervalMs: 100,
+    deadline: Date.now() + FIRST_SUCCESS_LIMIT_MS + 15_000 - (now() - killedAt),
+  });
   const firstSuccessMs = first ? first.sent + first.ms - killedAt : Infinity;
   await sleep(AFTER_RECOVERY_MS);
   stopping = true;
@@ -221,23 +224,24 @@ try {
   const logOffset = statSync(logFile).size;
   const rejoinStart = now();
   execFileSync(CLUSTER, ['start', DIR, primary], { stdio: 'inherit' });
-  let rejoinMs = Infinity;
-  let syncAgain = false;
-  while (now() - rejoinStart < REJOIN_LIMIT_MS) {
-    const replicas = newLeader
-      ? ((await rest(newLeader, 'patroni')).json.replication as { application_name: string; state: string }[] | undefined)
-      : [];
-    const streaming = replicas?.some((r) => r.application_name === primary && r.state === 'streaming');
-    if (streaming && (await rest(primary, 'replica')).status === 200) {
-      rejoinMs = now() - rejoinStart;
-      break;
-    }
-    await sleep(250);
-  }
+  const rejoinMs =
+    (await poll(
+      async () => {
+        const replicas = newLeader
+          ? ((await rest(newLeader, 'patroni')).json.replication as { application_name: string; state: string }[] | undefined)
+          : [];
+        const streaming = replicas?.some((r) => r.application_name === primary && r.state === 'streaming');
+        return streaming && (await rest(primary, 'replica')).status === 200 ? now() - rejoinStart : undefined;
+      },
+      { intervalMs: 250, deadline: Date.now() + REJOIN_LIMIT_MS },
+    )) ?? Infinity;
   // once streaming, the leader's next loop makes it the synchronous standby again
-  for (const until = now() + 15_000; rejoinMs < Infinity && now() < until && !syncAgain; await sleep(250)) {
-    syncAgain = (await rest(primary, 'sync')).status === 200;
-  }
+  const syncAgain =
+    rejoinMs < Infinity &&
+    (await poll(async () => ((await rest(primary, 'sync')).status === 200 ? true : undefined), {
+      intervalMs: 250,
+      deadline: Date.now() + 15_000,
+    })) === true;
   // How it came back, from what its Patroni logged since the restart. remove_data_directory_on_rewind_failure (and
   // _on_diverged_timelines) would let a failed rewind end in a fresh pg_basebackup from the leader that streams just
   // the same: that is a violation here. A successful pg_rewind, or none needed (same timeline or no divergence), is fine.
