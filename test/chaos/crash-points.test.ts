@@ -2,10 +2,9 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import pg from 'pg';
-import { signedHeaders } from '../../src/sdk/sign.ts';
 import { FakeGateway } from '../fakes/fake-gateway.ts';
 import { embeddedRun } from '../setup/database.ts';
-import { seedNewCard } from '../setup/service.ts';
+import { requester, seedNewCard } from '../setup/service.ts';
 import { startListening, type Listening } from '../setup/service-process.ts';
 import { createThrowawayDatabase, type ThrowawayDatabase } from '../setup/throwaway-database.ts';
 
@@ -72,17 +71,8 @@ describe('crash points: killed at each, restarted, retried by the partner', func
   });
   beforeEach(() => fake.reset());
 
-  const post = async (operation: string, body: unknown, fault?: string): Promise<Body> => {
-    const path = `/demochannel/${operation}?r_c=DEMO`;
-    const bytes = JSON.stringify(body);
-    const headers = {
-      'content-type': 'application/json',
-      ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes),
-      ...(fault ? { 'X-Bindcard-Fault': fault } : {}),
-    };
-    const res = await fetch(svc!.url + path, { method: 'POST', headers, body: bytes });
-    return (await res.json()) as Body;
-  };
+  const post = async (operation: string, body: unknown, fault?: string): Promise<Body> =>
+    (await requester(svc!.url)('POST', `/demochannel/${operation}?r_c=DEMO`, body, fault ? { 'X-Bindcard-Fault': fault } : {})).body;
 
   /** The request dies with the process: no answer; then the service is started again on the same database. */
   const crash = async (operation: string, body: unknown, fault: string, extra: Record<string, string> = {}) => {

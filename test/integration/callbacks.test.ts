@@ -8,13 +8,13 @@ import { loadConfig } from '../../src/config.ts';
 import { vaultFor } from '../../src/crypto/vault.ts';
 import { poll } from '../../src/lib/poll.ts';
 import { createLogger } from '../../src/log.ts';
-import { signedHeaders, verifyRequest } from '../../src/sdk/sign.ts';
+import { verifyRequest } from '../../src/sdk/sign.ts';
 import { ChannelStore } from '../../src/store/channel-store.ts';
 import { OutboxStore } from '../../src/store/outbox-store.ts';
 import { FakePartner } from '../fakes/fake-partner.ts';
 import { countRows, embeddedRun, resetDb, testDatabaseUrl, testDb } from '../setup/database.ts';
 import { startListening } from '../setup/service-process.ts';
-import { bindNewCard, seedNewCard, startService, type Service } from '../setup/service.ts';
+import { bindNewCard, requester, seedNewCard, startService, type Service } from '../setup/service.ts';
 
 // The seed card's numbers, none of which an event may carry.
 const CARD = '6222022005001212723';
@@ -370,12 +370,7 @@ describe('callbacks: the outbox delivers binding events to the partner', () => {
     // the longest poll allowed: the first process never makes a pass while the test runs
     const first = await startListening('src/main.ts', { ...env, CALLBACK_POLL_MS: '60000' });
     try {
-      const call = async (path: string, body: unknown) => {
-        const bytes = JSON.stringify(body);
-        const headers = { 'content-type': 'application/json', ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes) };
-        const res = await fetch(first.url + path, { method: 'POST', headers, body: bytes });
-        return (await res.json()) as { data: { status: string } };
-      };
+      const call = async (path: string, body: unknown) => (await requester(first.url)('POST', path, body)).body;
       const card = seedNewCard({ notify_url: partner.notifyUrl });
       expect((await call('/demochannel/bindCard?r_c=DEMO', card)).data.status).to.equal('SMS_SENT');
       const inbox = (await (await fetch(`${first.url}/sandbox/sms?mobile=${MOBILE}`)).json()) as { messages: { code: string }[] };

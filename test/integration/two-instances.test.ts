@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { embeddedRun, poolMax, resetDb, testDatabaseUrl, testDb } from '../setup/database.ts';
-import { signedHeaders } from '../../src/sdk/sign.ts';
-import { seedNewCard } from '../setup/service.ts';
+import { requester, seedNewCard } from '../setup/service.ts';
 import { startListening, type Listening } from '../setup/service-process.ts';
 
 /** Starts the real entry point as its own process on the run's database. */
@@ -14,13 +13,7 @@ const startProcess = () =>
     DB_POOL_MAX: String(poolMax),
   });
 
-const post = async (base: string, body: unknown) => {
-  const path = '/demochannel/bindCard?r_c=DEMO';
-  const bytes = JSON.stringify(body);
-  const headers = { 'content-type': 'application/json', ...signedHeaders('DEMO', 'demo-secret', 'POST', path, bytes) };
-  const res = await fetch(base + path, { method: 'POST', headers, body: bytes });
-  return (await res.json()) as { code: number; data: { status?: string; card_id?: string } };
-};
+const post = async (base: string, body: unknown) => (await requester(base)('POST', '/demochannel/bindCard?r_c=DEMO', body)).body;
 
 describe('two instances on one database behave like one', function () {
   this.timeout(30_000);

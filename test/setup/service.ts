@@ -110,26 +110,12 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export async function startService(env: Record<string, string> = {}, deps: Partial<AppDeps> = {}): Promise<Service> {
-  const clock = new TestClock();
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', ...env });
-  const app = await createApp({ config, db: testDb(), log: createLogger(config.logLevel, sink), now: clock.now, ...deps });
-  const server = createHttpServer(app, config);
-  const secrets = new Map([['DEMO', 'demo-secret']]);
-  const channelStore = new ChannelStore(testDb(), vaultFor(config), config.sandbox);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
-  /** Sends a request; a partner operation is signed with its channel's secret unless the headers already say otherwise. */
-  async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+/**
+ * Requests to the service at `url`: a partner operation is signed with its channel's secret (from `secrets`) unless the
+ * headers already say otherwise; every answer is checked against the document.
+ */
+export function requester(url: string, secrets: ReadonlyMap<string, string> = new Map([['DEMO', 'demo-secret']])): Service['request'] {
+  return async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
     const started = performance.now();
     const bytes =
       body === undefined ? '' : typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : JSON.stringify(body);
@@ -155,7 +141,28 @@ export async function startService(env: Record<string, string> = {}, deps: Parti
     };
     await checkAgainstDocument(method, path, a);
     return a;
-  }
+  };
+}
+
+export async function startService(env: Record<string, string> = {}, deps: Partial<AppDeps> = {}): Promise<Service> {
+  const clock = new TestClock();
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', ...env });
+  const app = await createApp({ config, db: testDb(), log: createLogger(config.logLevel, sink), now: clock.now, ...deps });
+  const server = createHttpServer(app, config);
+  const secrets = new Map([['DEMO', 'demo-secret']]);
+  const channelStore = new ChannelStore(testDb(), vaultFor(config), config.sandbox);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const request = requester(url, secrets);
 
   return {
     url,
